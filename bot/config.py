@@ -1,0 +1,235 @@
+"""Configuration: a TOML file overridden by `PEERBOT_<SECTION>__<KEY>` environment variables (pydantic-settings).
+
+Every key, with its default, is documented in `config.example.toml`. A bad config is reported as a list of
+`section.key: reason` lines; secrets are `SecretStr` and never appear in reprs, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("peerbot.toml")
+_toml_path: ContextVar[Path | None] = ContextVar("peerbot_toml_path", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class StorageSettings(_Section):
+    url: str = "sqlite:///peerbot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("must start with sqlite:/// (e.g. sqlite:///peerbot.db)")
+        return value
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ConsoleSettings(_Section):
+    enabled: bool = True
+    moderators: list[str] = Field(default_factory=lambda: ["mod"])
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class SlackSettings(_Section):
+    enabled: bool = False
+    mode: Literal["socket", "http"] = "socket"
+    bot_token: SecretStr = SecretStr("")
+    app_token: SecretStr = SecretStr("")
+    signing_secret: SecretStr = SecretStr("")
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    api_url: str = "https://slack.com/api/"
+    moderator_channel: str = ""
+
+    @model_validator(mode="after")
+    def _needs_credentials_when_enabled(self) -> SlackSettings:
+        if not self.enabled:
+            return self
+        missing = [name for name in ("bot_token",) if not getattr(self, name).get_secret_value()]
+        if self.mode == "socket" and not self.app_token.get_secret_value():
+            missing.append("app_token")
+        if self.mode == "http" and not self.signing_secret.get_secret_value():
+            missing.append("signing_secret")
+        if not self.moderator_channel:
+            missing.append("moderator_channel")
+        if missing:
+            raise ValueError("required when slack.enabled is true: " + ", ".join(f"slack.{m}" for m in missing))
+        return self
+
+
+class DiscordSettings(_Section):
+    enabled: bool = False
+    token: SecretStr = SecretStr("")
+    api_base: str = "https://discord.com/api/v10"
+    moderator_channel: str = ""
+
+    @model_validator(mode="after")
+    def _needs_token_when_enabled(self) -> DiscordSettings:
+        if self.enabled:
+            missing = [n for n in ("token",) if not self.token.get_secret_value()]
+            if not self.moderator_channel:
+                missing.append("moderator_channel")
+            if missing:
+                raise ValueError(
+                    "required when discord.enabled is true: " + ", ".join(f"discord.{m}" for m in missing)
+                )
+        return self
+
+
+class CrisisResource(_Section):
+    name: str
+    contact: str
+    hours: str = ""
+
+
+class SafetySettings(_Section):
+    locale: str = "en-US"
+    # Empty: the built-in resources for `locale`. Otherwise these replace them.
+    crisis_resources: list[CrisisResource] = Field(default_factory=list)
+    ack_timeout_minutes: int = Field(default=5, ge=1, le=240)
+    lexicon_path: str = ""
+
+    @field_validator("lexicon_path")
+    @classmethod
+    def _file_exists(cls, value: str) -> str:
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+class OutboxSettings(_Section):
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    lease_seconds: float = Field(default=60.0, gt=0)
+
+
+class SchedulerSettings(_Section):
+    tick_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PEERBOT_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _toml_path.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, each as `section.key: reason`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+_SECRET_HINTS = ("token", "secret", "password")
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    # Model-level validators report at the section: their message already names the keys.
+    key = ".".join(loc) if loc else "config"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown key"
+    elif error.get("type") == "missing":
+        message = "required"
+    elif "input" in error and not any(h in key for h in _SECRET_HINTS) and not isinstance(error["input"], dict):
+        message = f"{message} (got {error['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_settings(path: Path | None = None, *, required: bool = False) -> Settings:
+    """Read the config at `path` (default `peerbot.toml` if it exists, else built-in defaults) plus env overrides.
+
+    Raises ConfigError listing every problem.
+    """
+    path = path if path is not None else DEFAULT_CONFIG_PATH
+    if not path.is_file():
+        if required:
+            raise ConfigError([f"config: file not found: {path}"])
+        path = None  # built-in defaults, still overridable from the environment
+    else:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"config: {path} is not valid TOML: {exc}"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"config: cannot read {path}: {exc}"]) from None
+    token = _toml_path.set(path)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError([_describe(dict(err)) for err in exc.errors()]) from None
+    finally:
+        _toml_path.reset(token)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"not an IANA timezone: {value!r}") from None
+    return value

@@ -1,0 +1,266 @@
+"""The platform-free vocabulary of peerbot.
+
+Adapters turn SDK payloads into the inbound events below and carry out the outbound actions; the core speaks
+only these types. All are frozen value objects, and outbound actions round-trip through JSON for the outbox.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ConversationKind = Literal["dm", "channel"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person on one platform: the member key is (platform, workspace or guild, user id)."""
+
+    platform: str
+    workspace: str
+    user_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """Where a message lives: a DM with the bot or a channel (optionally a thread in it)."""
+
+    platform: str
+    workspace: str
+    channel_id: str
+    kind: ConversationKind = "channel"
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message the platform accepted, so it can be edited, deleted or replied to in a thread."""
+
+    platform: str
+    workspace: str
+    channel_id: str
+    message_id: str
+
+
+class ChoiceKind(enum.StrEnum):
+    BUTTON = "button"
+    OPTION = "option"  # an option of a select menu
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button or select option. `action` names the handler, `value` the record it acts on, so a press
+    still works after a restart (the pair becomes the platform's custom_id / action_id)."""
+
+    label: str
+    action: str
+    value: str = ""
+    style: Literal["primary", "danger", "default"] = "default"
+    kind: ChoiceKind = ChoiceKind.BUTTON
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    text: str
+    choices: tuple[Choice, ...] = ()
+    # Platform-side attention for moderators on a re-page ("here" or a configured group/role); never for peers.
+    ping_moderators: bool = False
+
+
+# ---------------------------------------------------------------- inbound events
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A plain message the bot can read: in its DM, or in a channel it is in."""
+
+    user: UserRef
+    conversation: ConversationRef
+    text: str
+    at: datetime
+    event_id: str | None = None  # the platform's id for deduplicating redeliveries
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInvoked:
+    """`/peer <text>`: the adapter passes the text after `/peer` verbatim; the router parses it once."""
+
+    user: UserRef
+    conversation: ConversationRef
+    text: str
+    at: datetime
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionInvoked:
+    """A button press or select choice on one of the bot's messages."""
+
+    user: UserRef
+    conversation: ConversationRef
+    action: str
+    value: str
+    at: datetime
+    message: MessageRef | None = None
+    label: str = ""
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    """Someone joined the workspace, guild or a group channel."""
+
+    user: UserRef
+    conversation: ConversationRef | None
+    at: datetime
+    event_id: str | None = None
+
+
+InboundEvent = MessageReceived | CommandInvoked | ActionInvoked | MemberJoined
+
+
+def event_text(event: InboundEvent) -> str | None:
+    """The free text a person wrote in this event, which the safety screen must see."""
+    if isinstance(event, MessageReceived | CommandInvoked):
+        return event.text
+    return None
+
+
+# ---------------------------------------------------------------- outbound actions
+
+
+@dataclass(frozen=True, slots=True)
+class SendDirect:
+    """A DM from the bot to one person."""
+
+    to: UserRef
+    message: OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PostToChannel:
+    channel: ConversationRef
+    message: OutboundMessage
+    # Reply in the thread of an earlier bot message, given by its outbox key (resolved at send time).
+    thread_of_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendEphemeral:
+    """Visible only to `to` in `channel`; platforms without ephemeral messages fall back to a DM."""
+
+    channel: ConversationRef
+    to: UserRef
+    message: OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PostToModerators:
+    """To the moderator channel the adapter of `platform` is configured with for `workspace`."""
+
+    platform: str
+    workspace: str
+    message: OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """Replace an earlier bot message, given by its outbox key (the dispatcher resolves it to a MessageRef)."""
+
+    target_key: str
+    message: OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    target_key: str
+
+
+OutboundAction = SendDirect | PostToChannel | SendEphemeral | PostToModerators | EditMessage | DeleteMessage
+
+_ACTION_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (SendDirect, PostToChannel, SendEphemeral, PostToModerators, EditMessage, DeleteMessage)
+}
+_VALUE_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (UserRef, ConversationRef, MessageRef, OutboundMessage, Choice)
+}
+
+
+def action_platform(action: OutboundAction) -> str | None:
+    """The platform that must carry out an action (None: resolved from its target at send time)."""
+    match action:
+        case SendDirect(to=to) | SendEphemeral(to=to):
+            return to.platform
+        case PostToChannel(channel=channel):
+            return channel.platform
+        case PostToModerators(platform=platform):
+            return platform
+    return None
+
+
+def action_recipient(action: OutboundAction) -> UserRef | None:
+    """The one person an action is addressed to, if any (used to cancel pending messages on `forget`)."""
+    match action:
+        case SendDirect(to=to) | SendEphemeral(to=to):
+            return to
+    return None
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {"_t": type(value).__name__}
+        for f in dataclasses.fields(value):
+            out[f.name] = _encode(getattr(value, f.name))
+        return out
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "_t" in value:
+        name = value["_t"]
+        cls = _ACTION_TYPES.get(name) or _VALUE_TYPES.get(name)
+        if cls is None:
+            raise ValueError(f"unknown type in outbox payload: {name}")
+        kwargs = {k: _decode(v) for k, v in value.items() if k != "_t"}
+        if cls is OutboundMessage:
+            kwargs["choices"] = tuple(kwargs.get("choices", ()))
+        if cls is Choice and "kind" in kwargs:
+            kwargs["kind"] = ChoiceKind(kwargs["kind"])
+        return cls(**kwargs)
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def action_to_dict(action: OutboundAction) -> dict[str, Any]:
+    return _encode(action)
+
+
+def action_from_dict(data: dict[str, Any]) -> OutboundAction:
+    action = _decode(data)
+    if type(action).__name__ not in _ACTION_TYPES:
+        raise ValueError("outbox payload is not an outbound action")
+    return action
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """What a platform tells about a person, used only transiently (e.g. a timezone offered at onboarding)."""
+
+    user: UserRef
+    display_name: str = ""
+    timezone: str | None = None
+    is_bot: bool = False
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,187 @@
+"""The composition root: config → store → adapters → core features. With `bot.cli`, the only module that knows
+every layer; everything else receives what it needs as arguments.
+
+Also the sandbox harness behind `peerbot demo`: the same core, store and outbox as production, with the console
+platform and a clock that moves only when told to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+from adapters.console import ClockMove, ConsolePlatform, Delivered, Press, ScriptError, Typed, parse_line
+from bot.app import App
+from bot.config import Settings
+from bot.features import install_features
+from bot.ports import ChatPlatform, Clock, ManualClock, SystemClock
+from bot.scheduler import LiveScheduler, SandboxTicker
+from bot.store import Store
+from storage import open_store
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured; the message is for the operator."""
+
+
+def build_app(settings: Settings, store: Store, clock: Clock, platforms: dict[str, ChatPlatform]) -> App:
+    app = App(settings, store, clock, platforms)
+    install_features(app)
+    return app
+
+
+class Sandbox:
+    """`peerbot demo`: plays typed lines and clock moves; `{"idle": N}` is safe to print after `play` returns."""
+
+    def __init__(self, settings: Settings, start: datetime, on_delivery: Callable[[Delivered], None],
+                 db_path: Path | None = None) -> None:
+        self.settings = settings
+        self.clock = ManualClock(start)
+        self.console = ConsolePlatform(
+            clock=self.clock, moderators=frozenset(m.lower() for m in settings.console.moderators),
+            timezone=settings.console.timezone, on_delivery=on_delivery,
+        )
+        self._db_path = db_path
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.store: Store | None = None
+
+    async def __aenter__(self) -> Sandbox:
+        path = self._db_path
+        if path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="peerbot-sandbox-")
+            path = Path(self._tmp.name) / "sandbox.db"
+        self.store = await open_store(f"sqlite:///{path}")
+        self.app = build_app(self.settings, self.store, self.clock, {self.console.platform: self.console})
+        self.ticker = SandboxTicker(self.app.router.ticks, self.clock,
+                                    self.settings.scheduler.tick_timeout_seconds, self.app.dispatcher.drain)
+        await self.app.dispatcher.drain()  # what an earlier run left undelivered
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.store is not None:
+            await self.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def play(self, line: str) -> None:
+        """One script line; returns once all the work it caused is done. Raises ScriptError for bad lines."""
+        parsed = parse_line(line)
+        if isinstance(parsed, ClockMove):
+            await self.move_clock(self.clock.now() + parsed.delta)
+        elif isinstance(parsed, Typed | Press):
+            await self.app.handle(self.console.event_for(parsed))
+            await self.app.dispatcher.drain()
+
+    async def move_clock(self, target: datetime) -> None:
+        """Move time forward; ticks and outbox retries that fall due on the way run at their own moment."""
+        assert self.store is not None
+        while True:
+            due = await self.store.outbox.next_due_at()
+            tick_at = self.ticker.next_at()
+            candidates = [t for t in (due, tick_at) if t is not None and t <= target]
+            if not candidates:
+                break
+            when = min(candidates)
+            if tick_at is not None and when == tick_at:
+                await self.ticker.advance_to(when)
+            else:
+                if when > self.clock.now():
+                    self.clock.set(when)
+                if await self.app.dispatcher.drain() == 0 and when <= self.clock.now():
+                    break  # nothing claimable (e.g. leased elsewhere): do not spin
+        if target > self.clock.now():
+            self.clock.set(target)
+
+
+async def play_script(settings: Settings, lines: AsyncIterator[str], *, json_output: bool, idle_markers: bool,
+                      start: datetime, db_path: Path | None, out: Callable[[str], None],
+                      err: Callable[[str], None]) -> int:
+    """Play a script; returns the exit code (1 if any line could not be played)."""
+    def show(item: Delivered) -> None:
+        out(item.as_json() if json_output else item.as_text())
+
+    failed = False
+    async with Sandbox(settings, start, show, db_path) as sandbox:
+        number = 0
+        async for line in lines:
+            number += 1
+            if not json_output and line.strip() and not line.lstrip().startswith("#"):
+                out(f"> {line.rstrip()}")
+            try:
+                await sandbox.play(line)
+            except ScriptError as exc:
+                failed = True
+                err(f"line {number}: {exc}")
+            if idle_markers:
+                out(f'{{"idle": {number}}}')
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- production
+
+
+async def run_bot(settings: Settings) -> int:
+    """`peerbot run`: the enabled adapters, the dispatcher loop and the wall-clock scheduler, until stopped."""
+    if settings.slack.enabled or settings.discord.enabled:
+        enabled = [name for name in ("slack", "discord") if getattr(settings, name).enabled]
+        raise StartupError(f"{', '.join(enabled)}: this version of peerbot does not ship that adapter yet")
+    clock = SystemClock()
+    store = await open_store(settings.storage.url)
+    platforms: dict[str, ChatPlatform] = {}
+    console: ConsolePlatform | None = None
+    if settings.console.enabled:
+        console = ConsolePlatform(
+            clock=clock, moderators=frozenset(m.lower() for m in settings.console.moderators),
+            timezone=settings.console.timezone, on_delivery=lambda item: print(item.as_text(), flush=True),
+        )
+        platforms[console.platform] = console
+    if not platforms:
+        await store.close()
+        raise StartupError("no adapter is enabled: enable [console], [slack] or [discord]")
+    app = build_app(settings, store, clock, platforms)
+    scheduler = LiveScheduler(app.router.ticks, clock.now, settings.scheduler.tick_timeout_seconds,
+                              app.dispatcher.wake)
+    dispatcher_task = asyncio.create_task(app.dispatcher.run(), name="outbox-dispatcher")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async def sink(event: object) -> None:
+        try:
+            await app.handle(event)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("event handling failed", extra={"event": type(event).__name__})
+
+    scheduler.start()
+    for platform in platforms.values():
+        await platform.start(sink)
+    log.info("peerbot running", extra={"platforms": sorted(platforms)})
+    waiters = [asyncio.create_task(stop.wait())]
+    if console is not None and len(platforms) == 1:
+        waiters.append(asyncio.create_task(console.wait_closed()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        scheduler.shutdown()
+        for platform in platforms.values():
+            await platform.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.dispatcher.drain(), timeout=10)
+        dispatcher_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dispatcher_task
+        await store.close()
+    log.info("peerbot stopped")
+    return 0

@@ -1,0 +1,170 @@
+"""The durable outbox: exactly-once delivery across crashes, retry with backoff, dead-letter, crisis first."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import OutboxSettings
+from bot.events import ConversationRef, OutboundMessage, PostToChannel, SendDirect, UserRef
+from bot.outbox import Dispatcher
+from bot.ports import ManualClock
+from bot.store import OutboxStatus, Priority
+from storage.sqlite import SQLiteStore
+from tests.conftest import UnreliablePlatform
+
+ALICE = UserRef("console", "sandbox", "alice")
+SETTINGS = OutboxSettings(max_attempts=4, backoff_base_seconds=2, backoff_max_seconds=60, lease_seconds=30)
+
+
+async def enqueue(store: SQLiteStore, clock: ManualClock, key: str, text: str,
+                  priority: Priority = Priority.NORMAL) -> bool:
+    async with store.transaction() as tx:
+        return await tx.outbox.enqueue(key, SendDirect(ALICE, OutboundMessage(text)), priority, clock.now())
+
+
+async def test_a_crash_between_commit_and_send_delivers_on_restart_exactly_once(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = str(tmp_path / "crash.db")
+    first = await SQLiteStore.open(path)
+    await enqueue(first, clock, "evt-1:0", "you are not alone")
+    await first.db.close()  # the process dies: committed, never sent
+
+    second = await SQLiteStore.open(path)
+    platform = UnreliablePlatform(clock)
+    dispatcher = Dispatcher(second, {"console": platform}, clock, SETTINGS)
+    assert await dispatcher.drain() == 1
+    assert await dispatcher.drain() == 0
+    # A third process starting later finds nothing left to send.
+    third_platform = UnreliablePlatform(clock)
+    assert await Dispatcher(second, {"console": third_platform}, clock, SETTINGS).drain() == 0
+    await second.close()
+    assert [text for _, _, text in platform.sent] == ["you are not alone"]
+    assert third_platform.sent == []
+
+
+async def test_a_worker_that_died_holding_a_claim_is_taken_over_after_its_lease(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    await enqueue(store, clock, "evt-2:0", "hello")
+    claimed = await store.outbox.claim_due(clock.now(), 10, "dead-worker", SETTINGS.lease_seconds)
+    assert len(claimed) == 1  # ...and that worker crashed before sending
+    platform = UnreliablePlatform(clock)
+    survivor = Dispatcher(store, {"console": platform}, clock, SETTINGS)
+    assert await survivor.drain() == 0  # the lease still holds
+    clock.advance(timedelta(seconds=SETTINGS.lease_seconds + 1))
+    assert await survivor.drain() == 1
+    assert await survivor.drain() == 0
+    assert len(platform.sent) == 1
+
+
+async def test_the_same_idempotency_key_is_queued_and_sent_once(store: SQLiteStore, clock: ManualClock) -> None:
+    assert await enqueue(store, clock, "tick:checkin:42", "how are you today?") is True
+    assert await enqueue(store, clock, "tick:checkin:42", "how are you today?") is False
+    platform = UnreliablePlatform(clock)
+    await Dispatcher(store, {"console": platform}, clock, SETTINGS).drain()
+    assert len(platform.sent) == 1
+
+
+async def test_a_failing_platform_is_retried_with_growing_backoff(store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue(store, clock, "k", "hello")
+    platform = UnreliablePlatform(clock, transient_failures=2)
+    dispatcher = Dispatcher(store, {"console": platform}, clock, SETTINGS)
+    await dispatcher.drain()
+    first_retry = await store.outbox.next_due_at()
+    assert first_retry is not None
+    delay1 = first_retry - clock.now()
+    clock.set(first_retry)
+    await dispatcher.drain()
+    second_retry = await store.outbox.next_due_at()
+    assert second_retry is not None
+    delay2 = second_retry - clock.now()
+    assert timedelta(seconds=2) <= delay1 < timedelta(seconds=3)
+    assert timedelta(seconds=4) <= delay2 < timedelta(seconds=5)
+    clock.set(second_retry - timedelta(seconds=1))
+    assert await dispatcher.drain() == 0  # not before its time
+    clock.set(second_retry)
+    await dispatcher.drain()
+    assert [text for _, _, text in platform.sent] == ["hello"]
+    assert len(platform.attempts) == 3
+
+
+async def test_retry_after_from_the_platform_is_honoured(store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue(store, clock, "k", "hello")
+    platform = UnreliablePlatform(clock, transient_failures=1, retry_after=30)
+    await Dispatcher(store, {"console": platform}, clock, SETTINGS).drain()
+    assert await store.outbox.next_due_at() == clock.now() + timedelta(seconds=30)
+
+
+async def test_after_max_attempts_an_item_is_dead_lettered_logged_and_visible(
+    store: SQLiteStore, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await enqueue(store, clock, "k", "private words")
+    platform = UnreliablePlatform(clock, transient_failures=100)
+    dispatcher = Dispatcher(store, {"console": platform}, clock, SETTINGS)
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        for _ in range(10):
+            await dispatcher.drain()
+            due = await store.outbox.next_due_at()
+            if due is None:
+                break
+            clock.set(max(due, clock.now()))
+    assert len(platform.attempts) == SETTINGS.max_attempts
+    dead = await store.outbox.items(OutboxStatus.DEAD)
+    assert len(dead) == 1 and dead[0].attempts == SETTINGS.max_attempts and "503" in (dead[0].last_error or "")
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and errors[-1].outbox_id == dead[0].id
+    assert all("private words" not in r.getMessage() and "private words" not in str(vars(r)) for r in caplog.records)
+    # An operator can put it back once the platform is healthy again.
+    assert await store.outbox.requeue(dead[0].id, clock.now())
+    platform.transient_failures = 0
+    await dispatcher.drain()
+    assert [text for _, _, text in platform.sent] == ["private words"]
+
+
+async def test_a_permanent_error_goes_to_dead_letter_at_once(store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue(store, clock, "k", "hello")
+    platform = UnreliablePlatform(clock, permanent=True)
+    await Dispatcher(store, {"console": platform}, clock, SETTINGS).drain()
+    assert len(platform.attempts) == 1
+    assert (await store.outbox.counts())[OutboxStatus.DEAD] == 1
+
+
+async def test_crisis_replies_and_alerts_go_before_everything_else(store: SQLiteStore, clock: ManualClock) -> None:
+    for n in range(30):
+        await enqueue(store, clock, f"checkin:{n}", f"check-in {n}", Priority.BULK)
+    await enqueue(store, clock, "post", "group post", Priority.NORMAL)
+    await enqueue(store, clock, "alert", "moderator alert", Priority.ALERT)
+    await enqueue(store, clock, "crisis", "crisis reply", Priority.CRISIS)
+    platform = UnreliablePlatform(clock)
+    await Dispatcher(store, {"console": platform}, clock, OutboxSettings(batch_size=10)).drain()
+    texts = [text for _, _, text in platform.sent]
+    assert texts[:3] == ["crisis reply", "moderator alert", "group post"]
+    assert len(texts) == 33
+
+
+async def test_delivered_text_is_not_kept_and_the_reference_is(store: SQLiteStore, clock: ManualClock) -> None:
+    channel = ConversationRef("console", "sandbox", "diabetes")
+    async with store.transaction() as tx:
+        await tx.outbox.enqueue("post-1", PostToChannel(channel, OutboundMessage("anonymous words")),
+                                Priority.NORMAL, clock.now())
+    await Dispatcher(store, {"console": UnreliablePlatform(clock)}, clock, SETTINGS).drain()
+    item = (await store.outbox.items(OutboxStatus.DELIVERED))[0]
+    assert item.action is None
+    async with store.transaction() as tx:
+        ref = await tx.outbox.delivered_ref("post-1")
+    assert ref is not None and ref.channel_id == "diabetes"
+
+
+async def test_pending_messages_to_a_person_can_be_cancelled(store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue(store, clock, "a", "one")
+    await enqueue(store, clock, "b", "two")
+    async with store.transaction() as tx:
+        assert await tx.outbox.cancel_pending_to(ALICE, clock.now()) == 2
+    platform = UnreliablePlatform(clock)
+    await Dispatcher(store, {"console": platform}, clock, SETTINGS).drain()
+    assert platform.sent == []
