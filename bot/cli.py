@@ -128,7 +128,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             if not args.json:
                 out(_DEMO_BANNER.format(mods=", ".join(settings.console.moderators)))
             return await play_script(settings, _interactive_lines(), json_output=args.json, idle_markers=False,
-                                     start=start, db_path=args.db, out=out, err=err)
+                                     start=start, db_path=args.db, out=out, err=err, echo_input=False)
         if args.script == "-":
             lines = _stdin_lines()
         else:

@@ -103,7 +103,7 @@ class Sandbox:
 
 async def play_script(settings: Settings, lines: AsyncIterator[str], *, json_output: bool, idle_markers: bool,
                       start: datetime, db_path: Path | None, out: Callable[[str], None],
-                      err: Callable[[str], None]) -> int:
+                      err: Callable[[str], None], echo_input: bool = True) -> int:
     """Play a script; returns the exit code (1 if any line could not be played)."""
     def show(item: Delivered) -> None:
         out(item.as_json() if json_output else item.as_text())
@@ -113,7 +113,7 @@ async def play_script(settings: Settings, lines: AsyncIterator[str], *, json_out
         number = 0
         async for line in lines:
             number += 1
-            if not json_output and line.strip() and not line.lstrip().startswith("#"):
+            if echo_input and not json_output and line.strip() and not line.lstrip().startswith("#"):
                 out(f"> {line.rstrip()}")
             try:
                 await sandbox.play(line)
