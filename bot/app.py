@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.config import Settings
 from bot.events import InboundEvent, OutboundMessage, PostToModerators, SendDirect, SendEphemeral, event_text
@@ -24,6 +24,9 @@ from bot.ports import ChatPlatform, Clock
 from bot.router import Context, Router, RouterTexts
 from bot.safety.resources import LocaleResources, crisis_footer, resources_for
 from bot.store import Priority, Store
+
+if TYPE_CHECKING:
+    from bot.safety.escalation import SafetyDesk
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class App:
         self.router = router or Router()
         self.dispatcher = Dispatcher(store, platforms, clock, settings.outbox)
         self.gate: SafetyGate | None = None
+        self.safety: SafetyDesk | None = None  # the safety feature, for features that hold posts
         configured = [(r.name, r.contact, r.hours) for r in settings.safety.crisis_resources]
         self.resources: LocaleResources = resources_for(settings.safety.locale, configured)
         self.texts = RouterTexts(crisis_footer=crisis_footer(self.resources))
@@ -57,11 +61,13 @@ class App:
 
     @asynccontextmanager
     async def work(self, key: str, event: InboundEvent | None = None, *, now: datetime | None = None,
-                   is_moderator: bool = False, held: bool = False) -> AsyncIterator[Context]:
+                   is_moderator: bool = False, held: bool = False,
+                   escalation_id: int | None = None) -> AsyncIterator[Context]:
         """One transaction: what the body changes and the actions it emits are committed together."""
         now = now or self.clock.now()
         async with self.store.transaction() as tx:
-            ctx = Context(event=event, tx=tx, now=now, event_key=key, is_moderator=is_moderator, held=held)
+            ctx = Context(event=event, tx=tx, now=now, event_key=key, is_moderator=is_moderator, held=held,
+                          escalation_id=escalation_id)
             yield ctx
             for action, priority, action_key in ctx.actions:
                 await tx.outbox.enqueue(action_key, action, priority, now)
@@ -77,7 +83,7 @@ class App:
         is_moderator = await self._is_moderator(event)
         text = event_text(event)
 
-        held = False
+        held, case = False, None
         try:
             async with self.work(f"{key}:safety", event, is_moderator=is_moderator) as ctx:
                 if event.event_id and not await ctx.tx.inbound.first_sighting(key, ctx.now):
@@ -85,14 +91,14 @@ class App:
                     return
                 if text and self.gate is not None:
                     await self.gate.inspect(ctx, text)
-                held = ctx.held
+                held, case = ctx.held, ctx.escalation_id
         except Exception as exc:
             log.exception("safety screening failed; escalating (fail closed)", extra=ids)
             held = True
-            await self._fail_closed(key, event, text or "", exc)
+            case = await self._fail_closed(key, event, text or "", exc)
 
         try:
-            async with self.work(key, event, is_moderator=is_moderator, held=held) as ctx:
+            async with self.work(key, event, is_moderator=is_moderator, held=held, escalation_id=case) as ctx:
                 await self.router.dispatch(ctx, self.texts)
         except Exception:
             log.exception("handler failed; the member is told", extra=ids)
@@ -100,12 +106,14 @@ class App:
                 ctx.reply("Sorry, something went wrong on our side and that was not completed. Please try again "
                           "in a moment.\n" + self.texts.crisis_footer)
 
-    async def _fail_closed(self, key: str, event: InboundEvent, text: str, error: BaseException) -> None:
+    async def _fail_closed(self, key: str, event: InboundEvent, text: str, error: BaseException) -> int | None:
+        """Escalate a message the screen could not judge; returns the case it opened or joined."""
         try:
             async with self.work(f"{key}:failclosed", event) as ctx:
                 if self.gate is None:
                     raise RuntimeError("no safety gate")
                 await self.gate.fail_closed(ctx, text, error)
+            return ctx.escalation_id
         except Exception:
             # Last resort: the safety feature itself is broken. Still give resources and tell the moderators.
             log.critical("fail-closed escalation failed; sending last-resort alert", extra={"event_key": key})
@@ -125,6 +133,7 @@ class App:
                     "Safety screening failed on a message and could not raise a normal alert. "
                     f"Check the logs for event {key} and reach out to the sender.", ping_moderators=True,
                 )), Priority.ALERT)
+        return None
 
     async def _is_moderator(self, event: InboundEvent) -> bool:
         platform = self.platforms.get(event.user.platform)

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="one JSON object per delivered message")
     demo.add_argument("--db", type=Path, default=None, help="keep the sandbox database here (default: temporary)")
     demo.add_argument("--start", default=None, help="sandbox start time, ISO 8601 (default: now)")
-    demo.add_argument("--verbose", action="store_true", help="log at the configured level (default: warnings)")
+    demo.add_argument("--verbose", action="store_true", help="log at the configured level (default: critical only)")
 
     with_config(sub.add_parser(
         "scan", help="screen messages for crisis language: one per line in, one JSON object per line out",
@@ -70,7 +70,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"config ok: {args.config or 'built-in defaults'}")
         return EXIT_OK
     quiet = args.command == "demo" and not args.verbose
-    configure_logging("WARNING" if quiet else settings.logging.level)
+    configure_logging("CRITICAL" if quiet else settings.logging.level)
     try:
         match args.command:
             case "run":
@@ -118,7 +118,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         start = start.replace(tzinfo=UTC)
 
     def out(text: str) -> None:
-        print(text, flush=True)
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop, do not retry into a closed pipe
+            raise SystemExit(EXIT_FAIL) from None
 
     def err(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -90,6 +90,15 @@ def parse_command(text: str) -> Command:
     return Command(verb=verb, args=tuple(tokens[1:]), raw=raw, _spans=arg_spans)
 
 
+def drop_first_arg(command: Command) -> Command:
+    """`mod ack 12` as a command `ack` with args ("12",), for sub-command handlers."""
+    if not command.args:
+        return command
+    start = command._spans[0][1]
+    spans = tuple((a - start, b - start) for a, b in command._spans[1:])
+    return Command(verb=command.args[0].lower(), args=command.args[1:], raw=command.raw[start:], _spans=spans)
+
+
 def suggest_verb(verb: str) -> str | None:
     close = difflib.get_close_matches(verb, VERB_NAMES, n=1, cutoff=0.6)
     return close[0] if close else None

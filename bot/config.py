@@ -125,6 +125,23 @@ class SafetySettings(_Section):
     crisis_resources: list[CrisisResource] = Field(default_factory=list)
     ack_timeout_minutes: int = Field(default=5, ge=1, le=240)
     lexicon_path: str = ""
+    # Re-pages before an unacknowledged alert is marked breached.
+    max_repages: int = Field(default=3, ge=0, le=50)
+    # On-call moderators DMed on each re-page: "platform:user_id", e.g. "slack:U0123", "discord:1234", "console:mod".
+    oncall: list[str] = Field(default_factory=lambda: ["console:mod"])
+    # Further alarming messages from the same person within this window join the open case.
+    join_window_minutes: int = Field(default=60, ge=1, le=1440)
+    # Show the text of the alarming message in moderator alerts (an excerpt), or only what and where.
+    alert_excerpt: bool = True
+
+    @field_validator("oncall")
+    @classmethod
+    def _platform_prefixed(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            platform, _, user_id = entry.partition(":")
+            if platform not in ("console", "slack", "discord") or not user_id:
+                raise ValueError(f"entries look like 'slack:U0123' (platform:user id), got {entry!r}")
+        return value
 
     @field_validator("lexicon_path")
     @classmethod

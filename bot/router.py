@@ -47,6 +47,7 @@ class Context:
     actions: list[tuple[OutboundAction, Priority, str]] = field(default_factory=list)
     # Set by the safety gate when the text needs a human: features must not publish or relay it.
     held: bool = False
+    escalation_id: int | None = None  # the safety case this event opened or joined
 
     @property
     def user(self) -> UserRef:
@@ -112,6 +113,7 @@ class CommandSpec:
 class Router:
     def __init__(self) -> None:
         self.commands: dict[str, CommandSpec] = {}
+        self.moderator_commands: dict[str, tuple[CommandHandler, str]] = {}
         self.actions: dict[str, ActionHandler] = {}
         self.dm_handlers: list[MessageHandler] = []
         self.channel_handlers: list[MessageHandler] = []
@@ -124,6 +126,13 @@ class Router:
         if verb in self.commands:
             raise ValueError(f"verb {verb!r} registered twice")
         self.commands[verb] = CommandSpec(verb, handler, moderator_only)
+
+    def moderator_command(self, sub: str, handler: CommandHandler, usage: str) -> None:
+        """`/peer mod <sub> ...`, for moderators only (checked here, server-side, on every call).
+        The handler's command has the sub-verb removed: `command.args` are what follows it."""
+        if sub in self.moderator_commands:
+            raise ValueError(f"moderator command {sub!r} registered twice")
+        self.moderator_commands[sub] = (handler, usage)
 
     def action(self, name: str, handler: ActionHandler) -> None:
         if name in self.actions:
@@ -172,6 +181,9 @@ class Router:
         if command.verb == "help" and "help" not in self.commands:
             ctx.reply(texts.help())
             return
+        if command.verb == "mod" and self.moderator_commands:
+            await self._moderator_command(ctx, command, texts)
+            return
         spec = self.commands.get(command.verb)
         if spec is None:
             if command.verb in commands.VERB_NAMES:
@@ -183,6 +195,19 @@ class Router:
             ctx.reply(texts.moderators_only)
             return
         await spec.handler(ctx, command)
+
+    async def _moderator_command(self, ctx: Context, command: Command, texts: RouterTexts) -> None:
+        if not ctx.is_moderator:
+            ctx.reply(texts.moderators_only)
+            return
+        sub = command.arg(0).lower()
+        entry = self.moderator_commands.get(sub)
+        if entry is None:
+            usages = "\n".join(f"• `{usage}`" for _, usage in self.moderator_commands.values())
+            ctx.reply(f"Moderator commands:\n{usages}")
+            return
+        handler, _ = entry
+        await handler(ctx, commands.drop_first_arg(command))
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,9 +73,122 @@ class InboundLog(Protocol):
         ...
 
 
+class EscalationState(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    id: int
+    platform: str
+    workspace: str
+    subject_key: str | None
+    subject_label: str
+    state: EscalationState
+    severity: str
+    categories: tuple[str, ...]
+    location: str
+    excerpt: str | None
+    message_count: int
+    opened_at: datetime
+    last_message_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    repage_count: int
+    next_repage_at: datetime | None
+    breached: bool
+    alert_key: str | None
+    held_action: OutboundAction | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    escalation_id: int
+    at: datetime
+    action: str
+    actor: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEscalation:
+    platform: str
+    workspace: str
+    subject_key: str
+    subject_label: str
+    severity: str
+    categories: tuple[str, ...]
+    location: str
+    excerpt: str | None
+    next_repage_at: datetime
+
+
+class EscalationRepo(Protocol):
+    async def create(self, new: NewEscalation, now: datetime) -> Escalation: ...
+
+    async def get(self, escalation_id: int) -> Escalation | None: ...
+
+    async def active_for(self, subject_key: str, since: datetime) -> Escalation | None:
+        """The newest open or acknowledged case of this person with a message since `since`."""
+        ...
+
+    async def join(self, escalation_id: int, severity: str, categories: tuple[str, ...], excerpt: str | None,
+                   now: datetime) -> None:
+        """Another alarming message from the same person joins the case."""
+        ...
+
+    async def set_alert_key(self, escalation_id: int, key: str) -> None: ...
+
+    async def set_state(self, escalation_id: int, state: EscalationState, actor: str, now: datetime) -> None:
+        """Acknowledged or resolved (the caller checked the transition); re-paging stops."""
+        ...
+
+    async def due_for_repage(self, now: datetime, limit: int) -> list[Escalation]:
+        """Cases whose re-page time has come. Called in the transaction that records the re-page, so two
+        workers never re-page the same case twice."""
+        ...
+
+    async def record_repage(self, escalation_id: int, repage_count: int, next_repage_at: datetime | None,
+                            breached: bool) -> None: ...
+
+    async def hold(self, escalation_id: int, action: OutboundAction | None) -> None: ...
+
+    async def audit(self, escalation_id: int, action: str, actor: str, now: datetime,
+                    detail: str | None = None) -> None: ...
+
+    async def audit_trail(self, escalation_id: int) -> list[AuditEntry]: ...
+
+    async def unresolved(self) -> list[Escalation]: ...
+
+    async def opened_since(self, since: datetime) -> list[Escalation]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outreach:
+    escalation_id: int
+    moderator_key: str
+    subject_key: str
+
+
+class OutreachRepo(Protocol):
+    async def open(self, escalation_id: int, moderator_key: str, subject_key: str, now: datetime) -> None: ...
+
+    async def for_escalation(self, escalation_id: int) -> Outreach | None: ...
+
+    async def for_subject(self, subject_key: str) -> Outreach | None: ...
+
+    async def close(self, escalation_id: int) -> None: ...
+
+
 class Transaction(Protocol):
     outbox: OutboxInTransaction
     inbound: InboundLog
+    escalations: EscalationRepo
+    outreach: OutreachRepo
 
 
 class OutboxQueue(Protocol):

@@ -21,22 +21,12 @@ import aiosqlite
 
 from bot.events import MessageRef, OutboundAction, UserRef, action_from_dict, action_recipient, action_to_dict
 from bot.store import OutboxItem, OutboxStatus, Priority, SchemaTooNewError, StoreError
+from storage.sqlite_safety import Escalations, OutreachTable
+from storage.timefmt import parse_ts, ts
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def ts(when: datetime) -> str:
-    """Fixed-width UTC text, so string order is time order."""
-    if when.tzinfo is None:
-        raise ValueError("naive datetime given to the store")
-    return when.astimezone(UTC).strftime(_TS_FORMAT)
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
 
 
 def known_migrations() -> list[tuple[int, str, str]]:
@@ -206,6 +196,8 @@ class _Transaction:
     def __init__(self, store: SQLiteStore) -> None:
         self.outbox = store.outbox
         self.inbound = _InboundLog(store)
+        self.escalations = Escalations(store.db)
+        self.outreach = OutreachTable(store.db)
 
 
 class SQLiteStore:

@@ -59,13 +59,15 @@ async def test_a_handler_that_crashes_tells_the_member_and_the_bot_goes_on(
 
 
 async def test_moderator_commands_are_refused_to_members(sandbox: Sandbox) -> None:
-    async def mod(ctx: Context, command: Command) -> None:
-        ctx.reply(f"mod {command.arg(0)} done")
+    async def ping(ctx: Context, command: Command) -> None:
+        ctx.reply(f"mod {command.verb} {command.arg(0)} done")
 
-    sandbox.app.router.command("mod", mod, moderator_only=True)
-    await sandbox.play("alice> /peer mod report")
-    await sandbox.play("mod> /peer mod report")
-    assert to(sandbox) == [("alice", "Only moderators can use `/peer mod`."), ("mod", "mod report done")]
+    sandbox.app.router.moderator_command("ping", ping, "/peer mod ping <x>")
+    await sandbox.play("alice> /peer mod ping 7")
+    await sandbox.play("mod> /peer mod ping 7")
+    await sandbox.play("mod> /peer mod")
+    assert to(sandbox)[:2] == [("alice", "Only moderators can use `/peer mod`."), ("mod", "mod ping 7 done")]
+    assert "/peer mod ping <x>" in to(sandbox)[2][1] and "/peer mod ack <alert>" in to(sandbox)[2][1]
 
 
 async def test_answers_to_commands_in_a_channel_are_private(sandbox: Sandbox) -> None:

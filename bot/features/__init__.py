@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.safety.detector import Detector, load_shared
+from bot.safety.escalation import SafetyDesk
+
 if TYPE_CHECKING:
     from bot.app import App
 
 
-def install_features(app: App) -> None:
-    """Wire every feature into the app's router (help and unknown verbs are the router's own)."""
+def install_features(app: App, detector: Detector | None = None) -> None:
+    """Wire every feature into the app. Safety first: its gate screens every text before any feature."""
+    detector = detector or load_shared(app.settings.safety.lexicon_path or None)
+    desk = SafetyDesk(detector, app.settings.safety, app.resources)
+    desk.install(app.router, app.work)
+    app.gate = desk
+    app.safety = desk

@@ -1,0 +1,365 @@
+"""Text normalization for crisis-language screening.
+
+Folds Unicode (NFKC-style compatibility forms, accents), case, invisible characters, homoglyphs,
+emoji, spaced-out letters, leetspeak, letter runs and misspellings, while keeping a map from every
+normalized character back to the original text so that matches can be quoted as the user wrote them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Look-alike letters (after casefolding) folded to their Latin twin.
+HOMOGLYPHS: Mapping[str, str] = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "і": "i", "ї": "i", "ј": "j", "к": "k",
+    "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s",
+    "һ": "h", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "п": "n", "г": "r",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "σ": "o", "ς": "c", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "μ": "u",
+    # Latin variants that NFKC leaves alone
+    "ı": "i", "ɩ": "i", "ł": "l", "ɑ": "a", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ʟ": "l",
+    "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴋ": "k", "ᴅ": "d", "ᴇ": "e", "ꜱ": "s", "ᴜ": "u", "ᴛ": "t",
+    "ᴍ": "m", "ʏ": "y", "ᴏ": "o", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ғ": "f", "ɴ": "n", "ʀ": "r",
+    "ᴘ": "p", "ᴡ": "w", "ᴠ": "v", "ᴢ": "z", "ᴊ": "j",
+}  # fmt: skip
+
+# Emoji that stand for self-harm, suicide or means, spelled as words the lexicon can use.
+DEFAULT_EMOJI: Mapping[str, str] = {
+    "🔪": "knife", "🗡": "knife", "🩸": "blood", "💊": "pills", "💉": "needle", "⚰": "coffin",
+    "🪦": "grave", "🔫": "gun", "🪢": "rope", "☠": "skull", "💀": "skull", "🌉": "bridge",
+    "🚆": "train", "🚂": "train", "🚄": "train", "🧷": "pin", "✂": "scissors", "🪒": "razor",
+    "😵": "dizzy", "🆘": "sos", "👋": "wave", "🕯": "candle", "🥀": "wilted",
+}  # fmt: skip
+
+# Everyday misspellings folded to the word the lexicon uses (more come from the lexicon file).
+DEFAULT_SPELLING: Mapping[str, str] = {
+    "kil": "kill", "kiling": "killing", "kiled": "killed", "ded": "dead", "dieing": "dying",
+    "dyin": "dying", "myslef": "myself", "myseif": "myself", "meself": "myself", "seif": "self",
+    "selfharm": "self harm", "selfharming": "self harming", "overdoes": "overdose",
+    "suicde": "suicide", "sucide": "suicide", "suiside": "suicide", "suicidle": "suicidal",
+    "suicidial": "suicidal", "sucidal": "suicidal", "sewerslide": "suicide", "unalived": "unalive",
+    "gunna": "gonna", "gona": "gonna", "cnt": "cant", "dnt": "dont", "anymor": "anymore",
+    "nomore": "no more", "urself": "yourself", "yourslef": "yourself", "kmslf": "kms",
+    "evryone": "everyone", "everone": "everyone", "goodby": "goodbye", "gudbye": "goodbye",
+    "tonite": "tonight", "2nite": "tonight", "2night": "tonight", "pils": "pills", "bc": "because",
+    "cuz": "because", "ppl": "people", "u": "you", "ur": "your", "r": "are", "wnt": "want",
+}  # fmt: skip
+
+_APOSTROPHES = frozenset("'’‘ʼ`´")
+_LEET: Mapping[str, str] = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"}
+_UNITS = frozenset(
+    "am pm st nd rd th mg mcg g kg ml l x h hr hrs min mins m s d yo yr yrs mo wk wks day days "
+    "week weeks pill pills tab tabs unit units u iu mmol k ft lb lbs oz mins sec secs hour hours".split()
+)
+_LETTERISH = "a-z0-9$@!|"
+_SPACED_RE = re.compile(r"(?<![a-z0-9$@|])([a-z0-9$@|])([ .\-_*,+~]{1,3})(?:[a-z0-9$@|]\2)+[a-z0-9$@|](?![a-z0-9$@|])")
+_LEET_HINT_RE = re.compile(r"[a-z][0-9$@!|]|[0-9$@!|][a-z]")
+_TOKEN_RE = re.compile(rf"(?<![{_LETTERISH}])[{_LETTERISH}]*(?:[a-z][0-9$@!|]|[0-9$@!|][a-z])[{_LETTERISH}]*")
+_DIGITS_THEN_LETTERS_RE = re.compile(r"(\d+)([a-z]+)")
+_RUN_RE = re.compile(r"([a-z])\1{2,}")
+_SPACE_RE = re.compile(
+    r"[ \t\r\f\v]*(?:\.{2,}|…|—|–|-{2,}|&|\+)[ \t\r\f\v]*|[ \t\r\f\v]{2,}|[\t\r\f\v]|(?<=[a-z])[-_/~](?=[a-z])"
+)
+_SPACE_HINT_RE = re.compile(r"[\t\r\f\v&+…—–\-_/~]|\.\.|  ")
+_WORD_RE = re.compile(r"(?<![a-z0-9])[a-z]+(?![a-z0-9])")
+_SQUEEZE_RE = re.compile(r"(.)\1+")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]|['`]")
+_CENSOR_RE = re.compile(r"(?<![a-z0-9])[a-z*]*[a-z][a-z*]*(?![a-z0-9])")
+
+
+def squeeze(text: str) -> str:
+    """Collapse every run of a repeated character to one (``kill`` -> ``kil``); used for fast gating."""
+    return _SQUEEZE_RE.sub(r"\1", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Normalized text plus, for each of its characters, the span of the original it came from."""
+
+    text: str
+    original: str
+    starts: list[int] | None  # None means the identity map (text is a plain lowercasing of original)
+    ends: list[int] | None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original ``(start, end)`` covering normalized characters ``start..end``."""
+        if end <= start:
+            return (start, start) if self.starts is None else (self._pos(start), self._pos(start))
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+    def _pos(self, i: int) -> int:
+        assert self.starts is not None
+        return self.starts[i] if i < len(self.starts) else len(self.original)
+
+    def quote(self, start: int, end: int) -> str:
+        """The original text behind normalized characters ``start..end``."""
+        a, b = self.span(start, end)
+        return self.original[a:b]
+
+
+Edit = tuple[int, int, str]
+
+
+def _apply(
+    text: str, starts: list[int] | None, ends: list[int] | None, edits: list[Edit]
+) -> tuple[str, list[int], list[int]]:
+    """Apply sorted, non-overlapping edits and carry the offset map along."""
+    if starts is None or ends is None:
+        starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+    out: list[str] = []
+    new_s: list[int] = []
+    new_e: list[int] = []
+    pos = 0
+    for s, e, repl in edits:
+        out.append(text[pos:s])
+        new_s.extend(starts[pos:s])
+        new_e.extend(ends[pos:s])
+        if len(repl) == e - s:  # same length: keep per-character precision
+            new_s.extend(starts[s:e])
+            new_e.extend(ends[s:e])
+        elif repl:
+            new_s.extend([starts[s]] * len(repl))
+            new_e.extend([ends[e - 1]] * len(repl))
+        out.append(repl)
+        pos = e
+    out.append(text[pos:])
+    new_s.extend(starts[pos:])
+    new_e.extend(ends[pos:])
+    return "".join(out), new_s, new_e
+
+
+def _map_char(ch: str, emoji: Mapping[str, str]) -> str:
+    if ch < "\x80":
+        return "" if ch in _APOSTROPHES else ch.lower()
+    word = emoji.get(ch)
+    if word is not None:
+        return f" {word} "
+    if ch in _APOSTROPHES:
+        return ""
+    cat = unicodedata.category(ch)
+    if cat in ("Cf", "Mn", "Me", "Cc") or "\ufe00" <= ch <= "\ufe0f" or "\U0001f3fb" <= ch <= "\U0001f3ff":
+        return ""  # zero-width and format characters, variation selectors, skin tones, stray marks
+    if cat == "Zs":
+        return " "
+    folded = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    folded = unicodedata.normalize("NFKC", folded).casefold()
+    return "".join(HOMOGLYPHS.get(c, c) for c in folded)
+
+
+def _fold_chars(text: str, emoji: Mapping[str, str]) -> tuple[str, list[int] | None, list[int] | None]:
+    if text.isascii():
+        low = text.lower()
+        if "'" not in low and "`" not in low:
+            return low, None, None
+        edits = [(i, i + 1, "") for i, c in enumerate(low) if c in _APOSTROPHES]
+        return _apply(low, None, None, edits)
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _NON_ASCII_RE.finditer(text):  # plain ASCII runs are copied in bulk
+        j = m.start()
+        if j > pos:
+            chunk = text[pos:j]
+            out.append(chunk.lower())
+            starts.extend(range(pos, j))
+            ends.extend(range(pos + 1, j + 1))
+        mapped = _map_char(m.group(0), emoji)
+        if mapped:
+            out.append(mapped)
+            starts.extend([j] * len(mapped))
+            ends.extend([j + 1] * len(mapped))
+        pos = j + 1
+    if pos < len(text):
+        out.append(text[pos:].lower())
+        starts.extend(range(pos, len(text)))
+        ends.extend(range(pos + 1, len(text) + 1))
+    return "".join(out), starts, ends
+
+
+def _unspace(m: re.Match[str]) -> Iterable[Edit]:
+    sep = m.group(2)
+    s = m.start()
+    chunk = m.group(0)
+    i = 1
+    while i < len(chunk):  # delete every separator between the single letters
+        if chunk.startswith(sep, i):
+            yield (s + i, s + i + len(sep), "")
+            i += len(sep)
+        else:
+            i += 1
+
+
+def _space_edits(m: re.Match[str]) -> Iterable[Edit]:
+    found = m.group(0)
+    if found == " ":
+        return []
+    stripped = found.strip()
+    return [(m.start(), m.end(), " and " if stripped in ("&", "+") else " ")]
+
+
+def _deleet_token(tok: str) -> str:
+    if not any("a" <= c <= "z" for c in tok):
+        return tok  # plain numbers ("40", "10", "$5") stay usable by patterns
+    lead = _DIGITS_THEN_LETTERS_RE.fullmatch(tok)
+    if lead and (len(lead.group(1)) > 1 or lead.group(2) in _UNITS or lead.group(1) not in "013457"):
+        return tok  # "10pm", "40mg", "2nd", "5mins", "40pills"
+    chars = list(tok)
+    n = len(chars)
+    for i, c in enumerate(chars):
+        if c in "1|":
+            prev = chars[i - 1] if i else ""
+            nxt = tok[i + 1] if i + 1 < n else ""
+            if nxt in ("1", "|") or prev in ("l", "i") or (prev == "l" and not nxt):
+                chars[i] = "l"
+            elif prev and not nxt:
+                chars[i] = "l" if prev in "aeiou" else "i"
+            else:
+                chars[i] = "i"
+        elif c == "!":
+            if i + 1 < n and tok[i + 1] not in "!":
+                chars[i] = "i"
+        elif c in _LEET:
+            chars[i] = _LEET[c]
+    return "".join(chars)
+
+
+def _stage(
+    work: tuple[str, list[int] | None, list[int] | None],
+    rx: re.Pattern[str],
+    fn: Callable[[re.Match[str]], Iterable[Edit]],
+) -> tuple[str, list[int] | None, list[int] | None]:
+    text, starts, ends = work
+    edits: list[Edit] = []
+    for m in rx.finditer(text):
+        edits.extend(fn(m))
+    if not edits:
+        return work
+    return _apply(text, starts, ends, edits)
+
+
+class Normalizer:
+    """A configured normalization pipeline (immutable after construction, safe to share)."""
+
+    __slots__ = ("_drop", "_emoji", "_spell_keys", "_spelling", "_vocab")
+
+    def __init__(
+        self,
+        emoji: Mapping[str, str] | None = None,
+        spelling: Mapping[str, str] | None = None,
+        fillers: Iterable[str] = (),
+        vocab: Iterable[str] = (),
+    ) -> None:
+        self._vocab: dict[int, list[str]] = {}
+        for word in sorted(set(vocab)):
+            self._vocab.setdefault(len(word), []).append(word)
+        fillers = [f for f in fillers if f.strip()]
+        self._drop = filler_regex(fillers) if fillers else None
+        self._emoji: dict[str, str] = dict(DEFAULT_EMOJI)
+        for key, word in (emoji or {}).items():
+            key = "".join(c for c in key if not ("\ufe00" <= c <= "\ufe0f" or c == "\u200d"))
+            self._emoji[key] = word.lower()
+        self._spelling: dict[str, str] = {k: v for k, v in DEFAULT_SPELLING.items() if k != v}
+        for key, word in (spelling or {}).items():
+            if key != word:
+                self._spelling[key.lower()] = word.lower()
+        self._spell_keys = frozenset(self._spelling)
+
+    def normalize(self, text: str) -> Normalized:
+        work = _fold_chars(text, self._emoji)
+        if "*" in work[0] and self._vocab:
+            work = _stage(work, _CENSOR_RE, self._uncensor)
+        work = _stage(work, _SPACED_RE, _unspace)
+        if _LEET_HINT_RE.search(work[0]):
+            work = _stage(work, _TOKEN_RE, self._leet_edits)
+        work = _stage(work, _RUN_RE, lambda m: [(m.start(), m.end(), m.group(1) * 2)])
+        if _SPACE_HINT_RE.search(work[0]):
+            work = _stage(work, _SPACE_RE, _space_edits)
+        if self._spell_keys.intersection(_WORD_RE.findall(work[0])):
+            work = _stage(work, _WORD_RE, self._spell_edits)
+        if self._drop is not None and self._drop.search(work[0]):
+            work = _stage(work, self._drop, lambda m: [(m.start(), m.end(), "")])
+        return Normalized(work[0], text, work[1], work[2])
+
+    def _uncensor(self, m: re.Match[str]) -> Iterable[Edit]:
+        """'h*rt' -> 'hurt': a starred-out word is read as the lexicon word it fits."""
+        tok = m.group(0)
+        if "*" not in tok.strip("*"):
+            return []
+        rx = re.compile(re.escape(tok).replace(r"\*", "[a-z]"))
+        for word in self._vocab.get(len(tok), ()):
+            if rx.fullmatch(word):
+                return [(m.start(), m.end(), word)]
+        return []
+
+    @staticmethod
+    def _leet_edits(m: re.Match[str]) -> Iterable[Edit]:
+        tok = m.group(0)
+        new = _deleet_token(tok)
+        return [(m.start(), m.end(), new)] if new != tok else []
+
+    def _spell_edits(self, m: re.Match[str]) -> Iterable[Edit]:
+        repl = self._spelling.get(m.group(0))
+        return [(m.start(), m.end(), repl)] if repl is not None else []
+
+
+def trie_regex(words: Iterable[str]) -> str:
+    """A compact regular expression matching any of ``words`` (a trie: fast on long lists)."""
+    root: dict[str, Any] = {}
+    for w in words:
+        node = root
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(c) + build(child) for c, child in sorted(node.items()) if c]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(root)
+
+
+def filler_regex(fillers: Iterable[str]) -> re.Pattern[str]:
+    """Whole filler words ("really", "kind of") plus the space after them, for removal before matching."""
+    words = {" ".join(f.lower().split()) for f in fillers if f.strip()}
+    return re.compile(rf"(?<![a-z0-9_<])(?:{trie_regex(words)})(?![a-z0-9_>*])[ ]?")
+
+
+def fuzzy_variants(word: str) -> set[str]:
+    """One-slip misspellings of a long word: a dropped letter, two swapped, c/s i/y e/a mixups."""
+    out: set[str] = set()
+    if len(word) < 6:
+        return out
+    for i in range(len(word)):
+        out.add(word[:i] + word[i + 1 :])
+        if i + 1 < len(word) and word[i] != word[i + 1]:
+            out.add(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+    for a, b in (("c", "s"), ("s", "c"), ("i", "y"), ("y", "i"), ("e", "a")):
+        for i, c in enumerate(word):
+            if c == a:
+                out.add(word[:i] + b + word[i + 1 :])
+    out.discard(word)
+    return out
+
+
+_DEFAULT = Normalizer()
+
+
+def normalize(text: str) -> Normalized:
+    """Normalize with the default emoji and spelling tables."""
+    return _DEFAULT.normalize(text)
+
+
+__all__ = ["DEFAULT_EMOJI", "DEFAULT_SPELLING", "HOMOGLYPHS", "Normalized", "Normalizer", "filler_regex",
+           "fuzzy_variants", "normalize", "squeeze", "trie_regex"]  # fmt: skip

@@ -1,0 +1,21 @@
+"""How times are written to SQL text columns: fixed-width UTC, so string order is time order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def ts(when: datetime) -> str:
+    if when.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return when.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def opt_ts(text: object) -> datetime | None:
+    return parse_ts(str(text)) if text is not None else None

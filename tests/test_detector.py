@@ -1,0 +1,282 @@
+"""Tests for bot.safety.detector: the labelled screening corpus plus one focused test per behaviour."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot.safety.detector import CATEGORIES, Detector, LexiconError, Screening, Severity
+
+CORPUS = Path(__file__).parent / "data" / "screening_corpus.tsv"
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.load()
+
+
+def _corpus() -> list[tuple[str, str, str]]:
+    rows = []
+    for n, line in enumerate(CORPUS.read_text(encoding="utf-8").splitlines(), 1):
+        label, category, text = line.split("\t")
+        assert label in ("pos", "neg"), f"line {n}: bad label {label!r}"
+        if label == "pos":
+            assert category in CATEGORIES, f"line {n}: bad category {category!r}"
+        rows.append((label, category, text))
+    return rows
+
+
+def test_corpus_is_big_and_varied() -> None:
+    rows = _corpus()
+    assert len(rows) >= 450
+    kinds = Counter((label, category) for label, category, _ in rows)
+    assert all(kinds[("pos", c)] >= 10 for c in CATEGORIES)
+    assert all(kinds[("neg", k)] >= 15 for k in ("idiom", "negation", "about_topic", "benign"))
+
+
+def test_corpus_recall_and_false_alarms(detector: Detector) -> None:
+    rows = _corpus()
+    found: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    missed: list[str] = []
+    alarms: list[str] = []
+    negatives = 0
+    for label, category, text in rows:
+        result = detector.screen(text)
+        if label == "pos":
+            total[category] += 1
+            if result.escalate and category in result.categories:
+                found[category] += 1
+            if not result.escalate:
+                missed.append(f"{category}: {text}")
+        else:
+            negatives += 1
+            if result.escalate:
+                alarms.append(f"{category}: {text}")
+    positives = sum(total.values())
+    recall = (positives - len(missed)) / positives
+    false_alarm_rate = len(alarms) / negatives
+    print(f"\nscreening corpus: {positives} positives, {negatives} negatives")
+    print(f"recall {recall:.3f}   false-alarm rate {false_alarm_rate:.3f}")
+    for category in CATEGORIES:
+        print(f"  {category:<18} recall {found[category] / total[category]:.3f}  ({found[category]}/{total[category]})")
+    for line in missed:
+        print(f"  MISSED  {line}")
+    for line in alarms:
+        print(f"  ALARM   {line}")
+    assert recall >= 0.97, missed
+    assert false_alarm_rate <= 0.08, alarms
+
+
+def test_empty_and_benign_text_is_none(detector: Detector) -> None:
+    for text in ("", "   ", "Had a long night shift but the team was great.", "my A1c came back at 6.8!"):
+        result = detector.screen(text)
+        assert result == Screening(Severity.NONE, (), ())
+        assert not result.escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my back is killing me",
+        "I'd kill for a coffee",
+        "dying to see the new season",
+        "kill the process and restart it",
+        "this heat is killing me",
+        "dead tired after nights",
+        "I nearly died laughing",
+        "she's killing it at work",
+        "I could kill myself laughing at this",
+        "cut myself shaving, ouch",
+    ],
+)
+def test_figurative_idioms_do_not_escalate(detector: Detector, text: str) -> None:
+    assert not detector.screen(text).escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'm not going to hurt myself", "I would never kill myself", "no thoughts of suicide", "im not suicidal"],
+)
+def test_negation_scoped_to_the_phrase(detector: Detector, text: str) -> None:
+    assert not detector.screen(text).escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm not sure I want to live",
+        "I can't not think about dying",
+        "I'm not okay, I want to die",
+        "I'm not suicidal but I want to disappear forever",
+        "No, I want to die",
+    ],
+)
+def test_negation_that_does_not_cancel(detector: Detector, text: str) -> None:
+    assert detector.screen(text).escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["suicide prevention training on Tuesday", "the article about overdose rates", "QPR training is mandatory"],
+)
+def test_talk_about_the_topic_does_not_escalate(detector: Detector, text: str) -> None:
+    assert not detector.screen(text).escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["my friend said she wants to die", "my patient is suicidal", "my son has been cutting",
+     'my friend texted me "i want to kill myself"'],
+)  # fmt: skip
+def test_third_party_reports(detector: Detector, text: str) -> None:
+    result = detector.screen(text)
+    assert result.escalate
+    assert result.severity >= Severity.CONCERN
+    assert "third_party" in result.categories
+    assert "suicidal_ideation" not in result.categories
+
+
+def test_imminent_when_plan_meets_time(detector: Detector) -> None:
+    assert detector.screen("I want to die").severity == Severity.HIGH
+    tonight = detector.screen("I want to die tonight, the pills are ready")
+    assert tonight.severity == Severity.IMMINENT
+    assert "plan_means" in tonight.categories
+    for text in ("I've taken 40 pills", "standing on the bridge", "I'm cutting right now"):
+        assert detector.screen(text).severity == Severity.IMMINENT, text
+
+
+def test_passive_ideation_is_concern(detector: Detector) -> None:
+    result = detector.screen("sometimes I wish I wasn't here")
+    assert result.severity == Severity.CONCERN
+
+
+def test_matches_quote_the_original_text(detector: Detector) -> None:
+    text = "ok so I w\u200bаnt to k1ll mys3lf tonite"
+    result = detector.screen(text)
+    assert result.escalate
+    assert result.matches
+    assert all(m in text for m in result.matches)
+    assert any("k1ll mys3lf" in m for m in result.matches)
+
+
+def test_obfuscated_forms_escalate(detector: Detector) -> None:
+    for text in (
+        "k i l l  m y s e l f",
+        "i want to d.i.e",
+        "wanna dieeeee",
+        "suicde",
+        "i want to 🔫 myself",
+        "kms",
+        "unalive",
+    ):
+        assert detector.screen(text).escalate, text
+
+
+def test_to_json_has_exactly_the_contract_keys(detector: Detector) -> None:
+    payload = detector.screen("goodbye everyone, this is my last message").to_json()
+    assert set(payload) == {"escalate", "severity", "categories", "matches"}
+    assert payload["escalate"] is True
+    assert payload["severity"] in ("concern", "high", "imminent")
+    assert payload["categories"] == sorted(set(payload["categories"]))
+    json.dumps(payload)
+    assert detector.screen("hello").to_json() == {
+        "escalate": False,
+        "severity": "none",
+        "categories": [],
+        "matches": [],
+    }
+
+
+def test_severity_labels_and_parse() -> None:
+    assert [s.label for s in Severity] == ["none", "concern", "high", "imminent"]
+    assert Severity.parse("High") is Severity.HIGH
+    assert Severity.IMMINENT > Severity.HIGH > Severity.CONCERN > Severity.NONE
+    with pytest.raises(ValueError):
+        Severity.parse("urgent")
+
+
+def test_builtin_version(detector: Detector) -> None:
+    assert detector.version == "builtin-1"
+
+
+def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
+    custom = tmp_path / "site.toml"
+    custom.write_text(
+        'version = 3\nmode = "extend"\n\n[[entry]]\nid = "site_codeword"\ncategory = "suicidal_ideation"\n'
+        'severity = "high"\nphrases = ["{feeling|going} purple [again]"]\n',
+        encoding="utf-8",
+    )
+    extended = Detector.load(custom)
+    assert extended.version == "builtin-1+custom-3"
+    assert extended.screen("honestly feeling purple again").severity == Severity.HIGH
+    assert extended.screen("I want to die").escalate  # the built-in lexicon is still there
+    assert not Detector.load().screen("feeling purple again").escalate
+
+
+def test_lexicon_replace_uses_only_the_file(tmp_path: Path) -> None:
+    custom = tmp_path / "only.toml"
+    custom.write_text(
+        'version = 2\nmode = "replace"\n\n[slots]\nme = ["me", "myself"]\n\n[[entry]]\nid = "bluebird"\n'
+        'category = "goodbye_finality"\nseverity = "concern"\nphrases = ["bluebird <me>"]\n',
+        encoding="utf-8",
+    )
+    replaced = Detector.load(custom)
+    assert replaced.version == "custom-2"
+    assert replaced.screen("bluebird me").categories == ("goodbye_finality",)
+    assert not replaced.screen("I want to die").escalate
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('[[entry]]\nid = "broken"\ncategory = "suicidal_ideation"\nseverity = "high"\nphrases = ["want {to die"]\n',
+         "broken"),
+        ('[[entry]]\nid = "wrongcat"\ncategory = "sadness"\nseverity = "high"\nphrases = ["x y"]\n', "wrongcat"),
+        ('[[entry]]\nid = "badsev"\ncategory = "self_harm"\nseverity = "urgent"\nphrases = ["x y"]\n', "badsev"),
+        ('[[entry]]\nid = "typo"\ncategory = "self_harm"\nseverity = "high"\nphrase = ["x y"]\n', "phrase"),
+        ('[[entry]]\nid = "noslot"\ncategory = "self_harm"\nseverity = "high"\nphrases = ["<nope> y"]\n', "nope"),
+        ('[[entry]]\nid = "allopt"\ncategory = "self_harm"\nseverity = "high"\nphrases = ["[a|b]"]\n', "allopt"),
+    ],
+)  # fmt: skip
+def test_malformed_lexicon_names_file_and_entry(tmp_path: Path, body: str, fragment: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("version = 1\n\n" + body, encoding="utf-8")
+    with pytest.raises(LexiconError) as info:
+        Detector.load(bad)
+    message = str(info.value)
+    assert "bad.toml" in message
+    assert fragment in message
+
+
+def test_lexicon_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(LexiconError, match=r"missing\.toml"):
+        Detector.load(tmp_path / "missing.toml")
+    notoml = tmp_path / "garbled.toml"
+    notoml.write_text("version = = 1", encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"garbled\.toml"):
+        Detector.load(notoml)
+    noversion = tmp_path / "noversion.toml"
+    noversion.write_text('mode = "extend"\n', encoding="utf-8")
+    with pytest.raises(LexiconError, match="version"):
+        Detector.load(noversion)
+
+
+def test_screen_is_pure_and_thread_safe(detector: Detector) -> None:
+    texts = ["I want to die tonight", "my back is killing me", "my son has been cutting", "hello"] * 50
+    expected = [detector.screen(t) for t in texts]
+    results: list[list[Screening]] = []
+
+    def work() -> None:
+        results.append([detector.screen(t) for t in texts])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results)
