@@ -189,6 +189,8 @@ class ConsolePlatform:
             target = visible or f"#{channel}"
         ref = MessageRef(PLATFORM, WORKSPACE, to.channel_id, str(len(self.delivered) + 1))
         text = message.text
+        if message.attachment is not None:
+            text = f"{text}\n[{message.attachment_name or 'file'}]\n{message.attachment}"
         if message.ping_moderators:
             text = "@moderators " + text
         item = Delivered(ref, self.clock.now(), target, text, message.choices, visible, channel)

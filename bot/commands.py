@@ -15,6 +15,8 @@ VERBS: tuple[tuple[str, str, str], ...] = (
     ("join", "/peer join", "join the community (asks your consent first; nothing is stored before)"),
     ("profile", "/peer profile", "see or change your pseudonym, topics, language and timezone"),
     ("post", "/peer post <group> <text>", "post anonymously in a group channel under your pseudonym"),
+    ("reply", "/peer reply <post-id> <text>", "reply anonymously to a group post"),
+    ("delete", "/peer delete <post-id>", "delete one of your anonymous posts"),
     ("pair", "/peer pair", "ask to be paired with a mentor who has been there"),
     ("mentor", "/peer mentor", "offer to mentor others"),
     ("checkin", "/peer checkin", "check in now, or change your check-in schedule"),

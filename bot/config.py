@@ -159,6 +159,47 @@ class OutboxSettings(_Section):
     lease_seconds: float = Field(default=60.0, gt=0)
 
 
+DEFAULT_TOPICS = ["Chronic pain", "Diabetes", "Multiple sclerosis", "Heart health", "Mental health", "Caregiver",
+                  "Staff wellbeing"]
+
+
+def slug(label: str) -> str:
+    """"Chronic pain" -> "chronic-pain": how topics and groups are typed in commands and named in config."""
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in label.casefold()).split())
+
+
+class CommunitySettings(_Section):
+    name: str = "our peer-support community"
+    topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS), min_length=1)
+    languages: list[str] = Field(default_factory=lambda: ["English", "Español", "Français", "Deutsch"], min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        slugs = [slug(t) for t in value]
+        if any(not s for s in slugs) or len(set(slugs)) != len(slugs):
+            raise ValueError("topics must be distinct, non-empty names")
+        return value
+
+
+class GroupsSettings(_Section):
+    # Topic (as a slug, e.g. "chronic-pain") -> group channel, per platform: a console channel name,
+    # a Slack channel id ("C0123ABC") or a Discord channel id.
+    console: dict[str, str] = Field(default_factory=lambda: {
+        "chronic-pain": "chronic-pain", "diabetes": "diabetes", "staff-wellbeing": "staff-wellbeing"})
+    slack: dict[str, str] = Field(default_factory=dict)
+    discord: dict[str, str] = Field(default_factory=dict)
+    allow_links: bool = False
+    max_length: int = Field(default=2000, ge=50, le=4000)
+    rate_limit_posts: int = Field(default=5, ge=1)
+    rate_limit_minutes: int = Field(default=10, ge=1)
+    keep_text: bool = False
+
+
+class PrivacySettings(_Section):
+    retention_days: int = Field(default=90, ge=1, le=3650)
+
+
 class SchedulerSettings(_Section):
     tick_timeout_seconds: float = Field(default=60.0, gt=0)
 
@@ -176,6 +217,19 @@ class Settings(BaseSettings):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    community: CommunitySettings = Field(default_factory=CommunitySettings)
+    groups: GroupsSettings = Field(default_factory=GroupsSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @model_validator(mode="after")
+    def _groups_name_known_topics(self) -> Settings:
+        known = {slug(t) for t in self.community.topics}
+        problems = [f"groups.{platform}.{topic}: not one of community.topics"
+                    for platform in ("console", "slack", "discord")
+                    for topic in getattr(self.groups, platform) if topic not in known]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -72,6 +72,9 @@ class OutboundMessage:
     choices: tuple[Choice, ...] = ()
     # Platform-side attention for moderators on a re-page ("here" or a configured group/role); never for peers.
     ping_moderators: bool = False
+    # A file to deliver with the message (an export); platforms without files append it as text.
+    attachment_name: str | None = None
+    attachment: str | None = None
 
 
 # ---------------------------------------------------------------- inbound events

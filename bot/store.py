@@ -184,11 +184,131 @@ class OutreachRepo(Protocol):
     async def close(self, escalation_id: int) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    pseudonym: str
+    role: str | None
+    topics: tuple[str, ...]
+    language: str | None
+    timezone: str | None
+    checkin_pref: str | None
+    onboarding_step: str
+    muted: bool
+    joined_at: datetime
+
+
+MEMBER_FIELDS = frozenset({"role", "topics", "language", "timezone", "checkin_pref", "onboarding_step", "muted"})
+
+
+class MemberRepo(Protocol):
+    async def by_user(self, user: UserRef) -> Member | None: ...
+
+    async def get(self, member_id: int) -> Member | None: ...
+
+    async def by_pseudonym(self, pseudonym: str) -> Member | None:
+        """By current or earlier pseudonym, case-insensitively."""
+        ...
+
+    async def pseudonym_taken(self, pseudonym: str) -> bool: ...
+
+    async def create(self, user: UserRef, pseudonym: str, consent_version: int, now: datetime) -> Member: ...
+
+    async def update(self, member_id: int, **fields: object) -> None:
+        """Change fields named in MEMBER_FIELDS (topics as a tuple)."""
+        ...
+
+    async def new_pseudonym(self, member_id: int, pseudonym: str, now: datetime) -> None: ...
+
+    async def pseudonym_history(self, member_id: int) -> list[tuple[str, datetime, datetime | None]]: ...
+
+    async def identities(self, member_id: int) -> list[UserRef]: ...
+
+    async def forget_user(self, user: UserRef, now: datetime) -> None:
+        """Delete the person for good: profile, identities, pseudonyms, the post mapping, pending messages, and
+        every other row that names them; safety cases keep only what the retention policy needs, with the
+        identity removed. Works for people who never joined, too."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPost:
+    id: int
+    public_id: str
+    member_id: int | None
+    pseudonym: str
+    topic: str
+    platform: str
+    workspace: str
+    channel_id: str
+    parent_id: int | None
+    outbox_key: str
+    text: str | None
+    created_at: datetime
+    removed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewGroupPost:
+    public_id: str
+    member_id: int
+    pseudonym: str
+    topic: str
+    platform: str
+    workspace: str
+    channel_id: str
+    parent_id: int | None
+    outbox_key: str
+    text: str | None
+
+
+class GroupPostRepo(Protocol):
+    async def add(self, post: NewGroupPost, now: datetime) -> GroupPost: ...
+
+    async def get(self, public_id: str) -> GroupPost | None: ...
+
+    async def by_id(self, post_id: int) -> GroupPost | None: ...
+
+    async def public_id_taken(self, public_id: str) -> bool: ...
+
+    async def count_by_member_since(self, member_id: int, since: datetime) -> int: ...
+
+    async def mark_removed(self, post_id: int, actor: str, now: datetime) -> None: ...
+
+    async def by_member(self, member_id: int) -> list[GroupPost]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationEntry:
+    at: datetime
+    action: str
+    actor: str
+    target: str
+    reason: str | None
+
+
+class ModerationAudit(Protocol):
+    async def record(self, action: str, actor: str, target: str, reason: str | None, now: datetime) -> None: ...
+
+    async def entries(self, limit: int = 100) -> list[ModerationEntry]: ...
+
+
+class Retention(Protocol):
+    async def purge(self, before: datetime) -> dict[str, int]:
+        """Drop relayed text, resolved cases' excerpts and identities, and old delivery records from before
+        `before`; returns counts per kind (no content)."""
+        ...
+
+
 class Transaction(Protocol):
     outbox: OutboxInTransaction
     inbound: InboundLog
     escalations: EscalationRepo
     outreach: OutreachRepo
+    members: MemberRepo
+    posts: GroupPostRepo
+    moderation: ModerationAudit
+    retention: Retention
 
 
 class OutboxQueue(Protocol):

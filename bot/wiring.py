@@ -38,6 +38,14 @@ def build_app(settings: Settings, store: Store, clock: Clock, platforms: dict[st
     return app
 
 
+def console_platform(settings: Settings, clock: Clock, on_delivery: Callable[[Delivered], None]) -> ConsolePlatform:
+    return ConsolePlatform(
+        clock=clock, moderators=frozenset(m.lower() for m in settings.console.moderators),
+        timezone=settings.console.timezone, on_delivery=on_delivery,
+        channels=tuple(dict.fromkeys(settings.groups.console.values())),
+    )
+
+
 class Sandbox:
     """`peerbot demo`: plays typed lines and clock moves; `{"idle": N}` is safe to print after `play` returns."""
 
@@ -45,10 +53,7 @@ class Sandbox:
                  db_path: Path | None = None) -> None:
         self.settings = settings
         self.clock = ManualClock(start)
-        self.console = ConsolePlatform(
-            clock=self.clock, moderators=frozenset(m.lower() for m in settings.console.moderators),
-            timezone=settings.console.timezone, on_delivery=on_delivery,
-        )
+        self.console = console_platform(settings, self.clock, on_delivery)
         self._db_path = db_path
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.store: Store | None = None
@@ -138,10 +143,7 @@ async def run_bot(settings: Settings) -> int:
     platforms: dict[str, ChatPlatform] = {}
     console: ConsolePlatform | None = None
     if settings.console.enabled:
-        console = ConsolePlatform(
-            clock=clock, moderators=frozenset(m.lower() for m in settings.console.moderators),
-            timezone=settings.console.timezone, on_delivery=lambda item: print(item.as_text(), flush=True),
-        )
+        console = console_platform(settings, clock, lambda item: print(item.as_text(), flush=True))
         platforms[console.platform] = console
     if not platforms:
         await store.close()

@@ -21,6 +21,7 @@ import aiosqlite
 
 from bot.events import MessageRef, OutboundAction, UserRef, action_from_dict, action_recipient, action_to_dict
 from bot.store import OutboxItem, OutboxStatus, Priority, SchemaTooNewError, StoreError
+from storage.sqlite_members import GroupPosts, Members, ModerationLog, RetentionPurge
 from storage.sqlite_safety import Escalations, OutreachTable
 from storage.timefmt import parse_ts, ts
 
@@ -111,8 +112,8 @@ class _Outbox:
     async def mark_delivered(self, item_id: int, owner: str, ref: MessageRef | None, now: datetime) -> None:
         ref_json = json.dumps({k: getattr(ref, k) for k in ref.__slots__}) if ref else None
         await self._settle(
-            "UPDATE outbox SET status = 'delivered', payload = NULL, ref = ?, finished_at = ?, last_error = NULL,"
-            " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+            "UPDATE outbox SET status = 'delivered', payload = NULL, recipient = NULL, ref = ?, finished_at = ?,"
+            " last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
             (ref_json, ts(now), item_id, owner),
         )
 
@@ -198,6 +199,10 @@ class _Transaction:
         self.inbound = _InboundLog(store)
         self.escalations = Escalations(store.db)
         self.outreach = OutreachTable(store.db)
+        self.members = Members(store.db)
+        self.posts = GroupPosts(store.db)
+        self.moderation = ModerationLog(store.db)
+        self.retention = RetentionPurge(store.db)
 
 
 class SQLiteStore:

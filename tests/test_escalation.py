@@ -180,7 +180,7 @@ async def test_a_crisis_message_in_a_group_channel_is_answered_privately() -> No
     async with Box() as box:
         await box.play("#chronic-pain carol> honestly i just want to die")
         assert [d.to for d in box.seen] == ["carol", "#moderators"]
-        assert "#chronic-pain" in box.texts("#moderators")[0]
+        assert "Where: group chronic-pain" in box.texts("#moderators")[0]
 
 
 async def test_figurative_speech_raises_nothing() -> None:

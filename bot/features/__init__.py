@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.events import ConversationRef, UserRef
 from bot.safety.detector import Detector, load_shared
 from bot.safety.escalation import SafetyDesk
+from bot.store import Transaction
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -13,8 +15,30 @@ if TYPE_CHECKING:
 
 def install_features(app: App, detector: Detector | None = None) -> None:
     """Wire every feature into the app. Safety first: its gate screens every text before any feature."""
+    from bot.features.data_rights import DataRights
+    from bot.features.groups import Groups
+    from bot.features.onboarding import Onboarding
+
     detector = detector or load_shared(app.settings.safety.lexicon_path or None)
     desk = SafetyDesk(detector, app.settings.safety, app.resources)
     desk.install(app.router, app.work)
     app.gate = desk
     app.safety = desk
+
+    Onboarding(app).install()
+    groups = Groups(app)
+    groups.install()
+    DataRights(app).install()
+
+    async def pseudonym_of(tx: Transaction, user: UserRef) -> str | None:
+        member = await tx.members.by_user(user)
+        return member.pseudonym if member else None
+
+    def location_of(conversation: ConversationRef) -> str:
+        if conversation.kind == "dm":
+            return "DM with the bot"
+        group = groups.group_of_channel(conversation)
+        return f"group {group}" if group else f"channel {conversation.channel_id}"
+
+    desk.label_for = pseudonym_of
+    desk.location_for = location_of

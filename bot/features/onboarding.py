@@ -1,0 +1,361 @@
+"""Opt-in onboarding and the profile: consent first (nothing is stored before "I agree"), a pseudonym, then
+optional steps (role, topics, language, timezone, check-in preference), each skippable and changeable later.
+
+Steps advance one at a time; the same buttons and typed `/peer profile <field> <value>` edit a finished profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.commands import Command
+from bot.config import slug
+from bot.events import ActionInvoked, Choice, ChoiceKind, UserRef
+from bot.features import pseudonyms
+from bot.router import Context
+from bot.store import Member, Transaction
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+CONSENT_VERSION = 1
+STEPS = ("role", "topics", "language", "timezone", "checkins", "done")
+ROLES = {"peer": "peer / looking for support", "mentor": "mentor", "staff": "healthcare staff"}
+CHECKINS = {"daily": "daily", "weekly": "weekly", "none": "no check-ins"}
+
+
+# ---------------------------------------------------------------- what the member reads (reviewed as a whole)
+
+def consent_text(community: str, retention_days: int, keep_text: bool, crisis_footer: str) -> str:
+    kept = ("" if not keep_text else " (this community also keeps the text of anonymous posts)")
+    return "\n".join([
+        f"Welcome to {community}. Before anything about you is stored, here is what joining means:",
+        "• What we store: a pseudonym, the choices you make next (role, topics, language, timezone, check-ins), "
+        f"your check-in answers and mentor pairings, and which anonymous posts are yours{kept}. "
+        f"Records of safety alerts are kept for {retention_days} days.",
+        "• Who sees what: other members only ever see your pseudonym. Moderators can see who is behind a "
+        "pseudonym only in an emergency; every such reveal is recorded and announced to the moderator team.",
+        "• peerbot is peer support, not medical care and not an emergency service.",
+        "• Your data is yours: `/peer export` sends you a copy, `/peer forget` deletes it for good.",
+        crisis_footer,
+        "Do you agree?",
+    ])
+
+
+def declined_text(crisis_footer: str) -> str:
+    return ("No problem. Nothing about you has been stored. If you change your mind, type `/peer join` any time.\n"
+            + crisis_footer)
+
+
+def welcome_text(pseudonym: str) -> str:
+    return (f"Welcome! Your pseudonym is **{pseudonym}**. Other members will only ever see this name.\n"
+            "A few optional questions follow; press Skip on any of them.")
+
+
+ROLE_PROMPT = "What brings you here?"
+MENTOR_NOTE = ("Thank you for offering to mentor. Program staff confirm mentors before any pairing; "
+               "you'll hear from them.")
+TOPICS_PROMPT = "Which topics matter to you? Pick as many as you like, then press Done."
+LANGUAGE_PROMPT = "Which language would you like to use?"
+CHECKIN_PROMPT = ("Would you like a short, private mood check-in from me? You can change or pause this any time "
+                  "with `/peer checkin`.")
+
+
+def timezone_prompt(platform_tz: str | None) -> str:
+    if platform_tz:
+        return (f"Your chat app says your timezone is {platform_tz}. I use it to send check-ins at a sensible "
+                "hour. Is that right?")
+    return ("Which timezone are you in? I use it to send check-ins at a sensible hour. Type "
+            "`/peer profile timezone <Area/City>`, e.g. `Europe/London` or `America/Chicago`, or press Skip.")
+
+
+TIMEZONE_TYPE_HINT = "Type `/peer profile timezone <Area/City>`, for example `Europe/London` or `America/Chicago`."
+
+
+def done_text(member: Member, groups: list[str], crisis_footer: str) -> str:
+    where = ", ".join(f"`{g}`" for g in groups) or "the groups"
+    return "\n".join([
+        f"You're all set, {member.pseudonym}.",
+        f"• `/peer post <group> <text>` posts anonymously in a group ({where}).",
+        "• `/peer pair` asks for a mentor who has been there.",
+        "• `/peer profile` shows or changes your choices.",
+        crisis_footer,
+    ])
+
+
+def not_member_text(crisis_footer: str) -> str:
+    return "You haven't joined yet. Type `/peer join` to start (nothing is stored until you agree).\n" + crisis_footer
+
+
+# ---------------------------------------------------------------- the journey
+
+class Onboarding:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        settings = app.settings
+        self.topics = {slug(label): label for label in settings.community.topics}
+        self.languages = list(settings.community.languages)
+
+    def install(self) -> None:
+        router = self.app.router
+        router.command("join", self.join)
+        router.command("profile", self.profile)
+        for name, handler in (("onb.consent", self._consent), ("onb.role", self._role), ("onb.topic", self._topic),
+                              ("onb.topics_done", self._topics_done), ("onb.language", self._language),
+                              ("onb.tz", self._timezone), ("onb.checkin", self._checkins),
+                              ("prof.edit", self._edit), ("prof.pseudonym", self._new_pseudonym_button)):
+            router.action(name, handler)
+
+    @property
+    def footer(self) -> str:
+        return self.app.texts.crisis_footer
+
+    # -- consent
+
+    async def join(self, ctx: Context, command: Command) -> None:
+        member = await ctx.tx.members.by_user(ctx.user)
+        if member is not None:
+            if member.onboarding_step != "done":
+                await self._ask(ctx, member, member.onboarding_step)
+            else:
+                ctx.reply(self.profile_text(member), self.profile_buttons())
+            return
+        settings = self.app.settings
+        ctx.reply(consent_text(settings.community.name, settings.privacy.retention_days, settings.groups.keep_text,
+                               self.footer),
+                  (Choice("I agree", "onb.consent", "yes", "primary"), Choice("No thanks", "onb.consent", "no")))
+
+    async def _consent(self, ctx: Context, event: ActionInvoked) -> None:
+        existing = await ctx.tx.members.by_user(ctx.user)
+        if event.value != "yes":
+            if existing is None:
+                ctx.reply(declined_text(self.footer))
+            return
+        if existing is not None:
+            ctx.reply(self.profile_text(existing), self.profile_buttons())
+            return
+        member = await ctx.tx.members.create(ctx.user, await self.free_pseudonym(ctx.tx), CONSENT_VERSION, ctx.now)
+        log.info("member joined", extra={"member": member.id})
+        ctx.reply(welcome_text(member.pseudonym))
+        await self._ask(ctx, member, "role")
+
+    async def free_pseudonym(self, tx: Transaction) -> str:
+        for _ in range(100):
+            candidate = pseudonyms.draw()
+            if not await tx.members.pseudonym_taken(candidate):
+                return candidate
+        raise RuntimeError("no free pseudonym after 100 draws")
+
+    # -- the steps
+
+    async def _ask(self, ctx: Context, member: Member, step: str) -> None:
+        match step:
+            case "role":
+                roles = [Choice("Looking for support" if key == "peer" else label.capitalize(), "onb.role", key)
+                         for key, label in ROLES.items()]
+                ctx.reply(ROLE_PROMPT, (*roles, Choice("Skip", "onb.role", "skip")))
+            case "topics":
+                topics = [Choice(label, "onb.topic", key, kind=ChoiceKind.OPTION) for key, label in self.topics.items()]
+                ctx.reply(TOPICS_PROMPT, (*topics, Choice("Done", "onb.topics_done", "", "primary"),
+                                          Choice("Skip", "onb.topics_done", "skip")))
+            case "language":
+                languages = [Choice(lang, "onb.language", lang) for lang in self.languages]
+                ctx.reply(LANGUAGE_PROMPT, (*languages, Choice("Skip", "onb.language", "skip")))
+            case "timezone":
+                platform_tz = await self._platform_timezone(ctx.user)
+                offered = ([Choice(f"Use {platform_tz}", "onb.tz", platform_tz, "primary"),
+                            Choice("Another timezone", "onb.tz", "other")] if platform_tz else [])
+                ctx.reply(timezone_prompt(platform_tz), (*offered, Choice("Skip", "onb.tz", "skip")))
+            case "checkins":
+                options = [Choice(label.capitalize(), "onb.checkin", key) for key, label in CHECKINS.items()]
+                ctx.reply(CHECKIN_PROMPT, (*options, Choice("Skip", "onb.checkin", "skip")))
+            case _:
+                groups = list(getattr(self.app.settings.groups, ctx.user.platform, {}))
+                ctx.reply(done_text(member, groups, self.footer))
+
+    async def _platform_timezone(self, user: UserRef) -> str | None:
+        platform = self.app.platforms.get(user.platform)
+        if platform is None:
+            return None
+        try:
+            async with asyncio.timeout(3):
+                info = await platform.get_user(user)
+        except Exception:
+            log.warning("could not read the member's timezone from the platform", extra={"platform": user.platform})
+            return None
+        return info.timezone if info.timezone and valid_timezone(info.timezone) else None
+
+    async def _member(self, ctx: Context) -> Member | None:
+        member = await ctx.tx.members.by_user(ctx.user)
+        if member is None:
+            ctx.reply(not_member_text(self.footer))
+        return member
+
+    async def _answered(self, ctx: Context, member: Member, step: str, **fields: object) -> None:
+        """Save a step's answer; during onboarding go on to the next step, otherwise confirm the change."""
+        onboarding = member.onboarding_step == step
+        if onboarding:
+            fields["onboarding_step"] = STEPS[STEPS.index(step) + 1]
+        if fields:
+            await ctx.tx.members.update(member.id, **fields)
+        updated = await ctx.tx.members.get(member.id)
+        assert updated is not None
+        if onboarding:
+            await self._ask(ctx, updated, updated.onboarding_step)
+        else:
+            ctx.reply("Saved. " + self.profile_text(updated))
+
+    async def _role(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        await self.set_role(ctx, member, event.value)
+
+    async def set_role(self, ctx: Context, member: Member, value: str) -> None:
+        if value == "skip":
+            await self._answered(ctx, member, "role")
+            return
+        if value not in ROLES:
+            ctx.reply(f"Roles are: {', '.join(ROLES)}.")
+            return
+        if value == "mentor":
+            ctx.reply(MENTOR_NOTE)
+        await self._answered(ctx, member, "role", role=value)
+
+    async def _topic(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None or event.value not in self.topics:
+            return
+        chosen = set(member.topics) ^ {event.value}
+        ordered = tuple(key for key in self.topics if key in chosen)
+        await ctx.tx.members.update(member.id, topics=ordered)
+        shown = ", ".join(self.topics[key] for key in ordered) or "none yet"
+        ctx.reply(f"Topics: {shown}. Pick more, or press Done.")
+
+    async def _topics_done(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        if event.value == "skip" and member.onboarding_step == "topics":
+            await self._answered(ctx, member, "topics", topics=())
+        else:
+            await self._answered(ctx, member, "topics")
+
+    async def _language(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        if event.value == "skip":
+            await self._answered(ctx, member, "language")
+        else:
+            await self._answered(ctx, member, "language", language=event.value)
+
+    async def _timezone(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        if event.value == "other":
+            ctx.reply(TIMEZONE_TYPE_HINT, (Choice("Skip", "onb.tz", "skip"),))
+        elif event.value == "skip":
+            await self._answered(ctx, member, "timezone")
+        else:
+            await self.set_timezone(ctx, member, event.value)
+
+    async def set_timezone(self, ctx: Context, member: Member, value: str) -> None:
+        zone = valid_timezone(value)
+        if zone is None:
+            ctx.reply(f"I don't know the timezone `{value}`. {TIMEZONE_TYPE_HINT}")
+            return
+        await self._answered(ctx, member, "timezone", timezone=zone)
+
+    async def _checkins(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        if event.value == "skip":
+            await self._answered(ctx, member, "checkins")
+        elif event.value in CHECKINS:
+            await self._answered(ctx, member, "checkins", checkin_pref=event.value)
+
+    # -- the profile
+
+    def profile_text(self, member: Member) -> str:
+        topics = ", ".join(self.topics.get(t, t) for t in member.topics) or "none"
+        return "\n".join([
+            "Your profile",
+            f"Pseudonym: {member.pseudonym}",
+            f"Role: {ROLES.get(member.role or '', 'not set')}",
+            f"Topics: {topics}",
+            f"Language: {member.language or 'not set'}",
+            f"Timezone: {member.timezone or 'not set'}",
+            f"Check-ins: {CHECKINS.get(member.checkin_pref or '', 'not set')}",
+            "Change with the buttons, or type e.g. `/peer profile topics diabetes, chronic-pain`, "
+            "`/peer profile timezone Europe/London`, `/peer profile pseudonym new`.",
+        ])
+
+    @staticmethod
+    def profile_buttons() -> tuple[Choice, ...]:
+        return (Choice("Change role", "prof.edit", "role"), Choice("Change topics", "prof.edit", "topics"),
+                Choice("Change language", "prof.edit", "language"),
+                Choice("Change timezone", "prof.edit", "timezone"),
+                Choice("Change check-ins", "prof.edit", "checkins"),
+                Choice("New pseudonym", "prof.pseudonym", ""))
+
+    async def profile(self, ctx: Context, command: Command) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        field, value = command.arg(0).lower(), command.rest(1).strip()
+        if not field:
+            ctx.reply(self.profile_text(member), self.profile_buttons())
+            return
+        match field:
+            case "role":
+                await self.set_role(ctx, member, value.lower() or "?")
+            case "topics":
+                wanted = [slug(part) for part in value.split(",") if part.strip()]
+                unknown = [w for w in wanted if w not in self.topics]
+                if unknown or not wanted:
+                    ctx.reply(f"Topics are: {', '.join(self.topics)} (separate them with commas).")
+                    return
+                await self._answered(ctx, member, "topics",
+                                     topics=tuple(key for key in self.topics if key in wanted))
+            case "language":
+                match = next((lang for lang in self.languages if lang.casefold() == value.casefold()), None)
+                if match is None:
+                    ctx.reply(f"Languages are: {', '.join(self.languages)}.")
+                    return
+                await self._answered(ctx, member, "language", language=match)
+            case "timezone":
+                await self.set_timezone(ctx, member, value)
+            case "checkins":
+                if value.lower() not in CHECKINS:
+                    ctx.reply(f"Check-in choices are: {', '.join(CHECKINS)}.")
+                    return
+                await self._answered(ctx, member, "checkins", checkin_pref=value.lower())
+            case "pseudonym":
+                await self.new_pseudonym(ctx, member)
+            case _:
+                ctx.reply("You can change: role, topics, language, timezone, checkins, pseudonym.")
+
+    async def _edit(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is not None and event.value in STEPS:
+            await self._ask(ctx, member, event.value)
+
+    async def _new_pseudonym_button(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is not None:
+            await self.new_pseudonym(ctx, member)
+
+    async def new_pseudonym(self, ctx: Context, member: Member) -> None:
+        fresh = await self.free_pseudonym(ctx.tx)
+        await ctx.tx.members.new_pseudonym(member.id, fresh, ctx.now)
+        ctx.reply(f"Your new pseudonym is **{fresh}**. Posts you made before keep the name they had.")
+
+
+def valid_timezone(value: str) -> str | None:
+    value = value.strip()
+    if not value or ("/" not in value and value.upper() != "UTC"):
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return value
