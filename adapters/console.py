@@ -122,6 +122,7 @@ class Delivered:
     choices: tuple[Choice, ...]
     visible_to: str | None  # a member for DMs and ephemeral messages; None: everyone in the channel
     channel: str | None
+    thread_of: str | None = None  # the message id this one replies to in a thread
     removed: bool = False
 
     def as_json(self) -> str:
@@ -133,6 +134,8 @@ class Delivered:
 
     def as_text(self) -> str:
         who = self.to if self.to.startswith("#") else f"@{self.to}"
+        if self.thread_of:
+            who += f" (thread of message {self.thread_of})"
         head = f"[{self.at.strftime('%a %H:%M')}] peerbot → {who}"
         body = "\n".join("    " + line for line in self.text.splitlines()) or "    "
         buttons = "    " + " ".join(f"[{c.label}]" for c in self.choices) if self.choices else ""
@@ -193,7 +196,7 @@ class ConsolePlatform:
             text = f"{text}\n[{message.attachment_name or 'file'}]\n{message.attachment}"
         if message.ping_moderators:
             text = "@moderators " + text
-        item = Delivered(ref, self.clock.now(), target, text, message.choices, visible, channel)
+        item = Delivered(ref, self.clock.now(), target, text, message.choices, visible, channel, to.thread_id)
         self.delivered.append(item)
         self._keys[idempotency_key] = ref
         if self.on_delivery:

@@ -69,8 +69,8 @@ class App:
             ctx = Context(event=event, tx=tx, now=now, event_key=key, is_moderator=is_moderator, held=held,
                           escalation_id=escalation_id)
             yield ctx
-            for action, priority, action_key in ctx.actions:
-                await tx.outbox.enqueue(action_key, action, priority, now)
+            for emitted in ctx.actions:
+                await tx.outbox.enqueue(emitted.key, emitted.action, emitted.priority, now)
         if ctx.actions:
             self.dispatcher.wake()
 

@@ -16,6 +16,7 @@ from bot import commands
 from bot.commands import Command
 from bot.events import (
     ActionInvoked,
+    Choice,
     CommandInvoked,
     ConversationRef,
     InboundEvent,
@@ -34,6 +35,13 @@ from bot.store import Priority, Transaction
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    action: OutboundAction
+    priority: Priority
+    key: str
+
+
 @dataclass(slots=True)
 class Context:
     """One event's unit of work: the event, the open transaction, the time, and the actions decided so far."""
@@ -44,7 +52,7 @@ class Context:
     event_key: str
     is_moderator: bool = False
     services: dict[str, Any] = field(default_factory=dict)
-    actions: list[tuple[OutboundAction, Priority, str]] = field(default_factory=list)
+    actions: list[Emitted] = field(default_factory=list)
     # Set by the safety gate when the text needs a human: features must not publish or relay it.
     held: bool = False
     escalation_id: int | None = None  # the safety case this event opened or joined
@@ -62,16 +70,18 @@ class Context:
     def emit(self, action: OutboundAction, priority: Priority = Priority.NORMAL, key: str | None = None) -> str:
         """Queue an action; its idempotency key defaults to the event's key plus its position."""
         key = key or f"{self.event_key}:{len(self.actions)}"
-        self.actions.append((action, priority, key))
+        self.actions.append(Emitted(action, priority, key))
         return key
 
-    def reply(self, text: str, choices: tuple = (), priority: Priority = Priority.NORMAL) -> str:
+    def reply(self, text: str, choices: tuple[Choice, ...] = (), priority: Priority = Priority.NORMAL) -> str:
         """Answer the person privately: in their DM, or ephemerally in the channel they wrote in."""
         message = OutboundMessage(text=text, choices=tuple(choices))
         conversation = self.conversation
         if conversation is not None and conversation.kind == "channel":
-            return self.emit(SendEphemeral(channel=conversation, to=self.user, message=message), priority)
-        return self.emit(SendDirect(to=self.user, message=message), priority)
+            action: OutboundAction = SendEphemeral(channel=conversation, to=self.user, message=message)
+        else:
+            action = SendDirect(to=self.user, message=message)
+        return self.emit(action, priority)
 
     def dm(self, to: UserRef, message: OutboundMessage, priority: Priority = Priority.NORMAL,
            key: str | None = None) -> str:
@@ -101,6 +111,8 @@ class TickSpec:
     name: str
     every: timedelta
     run: TickHandler
+    # When the tick next has work (None: nothing pending). Lets the sandbox skip idle runs over long clock moves.
+    due_hint: Callable[[], Awaitable[datetime | None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +160,9 @@ class Router:
     def on_join(self, handler: JoinHandler) -> None:
         self.join_handlers.append(handler)
 
-    def tick(self, name: str, every: timedelta, run: TickHandler) -> None:
-        self.ticks.append(TickSpec(name, every, run))
+    def tick(self, name: str, every: timedelta, run: TickHandler,
+             due_hint: Callable[[], Awaitable[datetime | None]] | None = None) -> None:
+        self.ticks.append(TickSpec(name, every, run, due_hint))
 
     # -- dispatch
 

@@ -55,7 +55,8 @@ class SchemaTooNewError(StoreError):
 
 class OutboxInTransaction(Protocol):
     async def enqueue(self, key: str, action: OutboundAction, priority: Priority, now: datetime) -> bool:
-        """Queue an action once: a second enqueue with the same key is ignored (returns False)."""
+        """Queue an action once: a second enqueue with the same key is ignored (returns False).
+        A delivered message to one person keeps neither the recipient nor where it landed."""
         ...
 
     async def delivered_ref(self, key: str) -> MessageRef | None:
@@ -154,6 +155,10 @@ class EscalationRepo(Protocol):
 
     async def record_repage(self, escalation_id: int, repage_count: int, next_repage_at: datetime | None,
                             breached: bool) -> None: ...
+
+    async def next_repage_due(self) -> datetime | None:
+        """The earliest re-page time of any open case."""
+        ...
 
     async def hold(self, escalation_id: int, action: OutboundAction | None) -> None: ...
 

@@ -90,20 +90,15 @@ class Sandbox:
         assert self.store is not None
         while True:
             due = await self.store.outbox.next_due_at()
-            tick_at = self.ticker.next_at()
-            candidates = [t for t in (due, tick_at) if t is not None and t <= target]
-            if not candidates:
+            step = target if due is None or due > target else max(due, self.clock.now())
+            await self.ticker.advance_to(step)
+            delivered = await self.app.dispatcher.drain()
+            if step >= target:
                 break
-            when = min(candidates)
-            if tick_at is not None and when == tick_at:
-                await self.ticker.advance_to(when)
-            else:
-                if when > self.clock.now():
-                    self.clock.set(when)
-                if await self.app.dispatcher.drain() == 0 and when <= self.clock.now():
-                    break  # nothing claimable (e.g. leased elsewhere): do not spin
-        if target > self.clock.now():
-            self.clock.set(target)
+            if delivered == 0 and step <= self.clock.now() and due is not None and due <= self.clock.now():
+                await self.ticker.advance_to(target)  # what is due cannot be claimed here (leased): move on
+                await self.app.dispatcher.drain()
+                break
 
 
 async def play_script(settings: Settings, lines: AsyncIterator[str], *, json_output: bool, idle_markers: bool,

@@ -112,9 +112,11 @@ class _Outbox:
     async def mark_delivered(self, item_id: int, owner: str, ref: MessageRef | None, now: datetime) -> None:
         ref_json = json.dumps({k: getattr(ref, k) for k in ref.__slots__}) if ref else None
         await self._settle(
-            "UPDATE outbox SET status = 'delivered', payload = NULL, recipient = NULL, ref = ?, finished_at = ?,"
-            " last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-            (ref_json, ts(now), item_id, owner),
+            "UPDATE outbox SET status = 'delivered', payload = NULL, finished_at = ?, last_error = NULL,"
+            # A message to one person keeps nothing that points at them once it is delivered.
+            " ref = CASE WHEN recipient IS NULL THEN ? END, recipient = NULL,"
+            " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+            (ts(now), ref_json, item_id, owner),
         )
 
     async def mark_retry(self, item_id: int, owner: str, error: str, next_attempt_at: datetime) -> None:

@@ -110,6 +110,13 @@ class Escalations:
             (repage_count, ts(next_repage_at) if next_repage_at else None, int(breached), escalation_id),
         )
 
+    async def next_repage_due(self) -> datetime | None:
+        async with self._db.execute(
+            "SELECT MIN(next_repage_at) FROM escalations WHERE state = 'open' AND next_repage_at IS NOT NULL"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return opt_ts(row[0]) if row else None
+
     async def hold(self, escalation_id: int, action: OutboundAction | None) -> None:
         payload = json.dumps(action_to_dict(action)) if action is not None else None
         await self._db.execute("UPDATE escalations SET held_action = ? WHERE id = ?", (payload, escalation_id))

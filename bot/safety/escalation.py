@@ -98,7 +98,7 @@ class SafetyDesk:
                               ("esc.discard", self._btn_discard)):
             router.action(name, handler)
         router.dm_handlers.insert(0, self._relay_from_person)
-        router.tick("escalations.repage", REPAGE_TICK, self.repage_overdue)
+        router.tick("escalations.repage", REPAGE_TICK, self.repage_overdue, due_hint=self.next_repage_due)
 
     # ------------------------------------------------------------ the gate
 
@@ -387,6 +387,11 @@ class SafetyDesk:
         return True
 
     # ------------------------------------------------------------ re-paging
+
+    async def next_repage_due(self) -> datetime | None:
+        assert self.work is not None
+        async with self.work("esc:hint") as ctx:
+            return await ctx.tx.escalations.next_repage_due()
 
     async def repage_overdue(self, now: datetime) -> None:
         """The tick: re-page every case whose acknowledgement is overdue; mark breached past the limit."""

@@ -6,7 +6,7 @@ CREATE TABLE outbox (
     priority        INTEGER NOT NULL,
     kind            TEXT    NOT NULL,
     payload         TEXT,               -- JSON of the action; NULL once delivered (text is not kept)
-    recipient       TEXT,               -- member key of the one person addressed, if any
+    recipient       TEXT,               -- member key of the one person addressed; cleared on delivery
     status          TEXT    NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'delivered', 'dead', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
