@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.config import OutboxSettings
 from bot.events import (
@@ -57,6 +57,8 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
+        # Called after an item is dead-lettered, e.g. to get an undeliverable moderator alert to people another way.
+        self.on_dead_letter: Callable[[OutboxItem], Awaitable[None]] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -106,6 +108,7 @@ class Dispatcher:
         except PermanentSendError as exc:
             await self.store.outbox.mark_dead(item.id, self.owner, f"permanent: {exc}", self.clock.now())
             log.error("outbox send failed permanently; dead-lettered", extra={**ids, "error": str(exc)})
+            await self._dead_lettered(item)
             return
         except Exception as exc:  # transient, a timeout, or an adapter bug: all worth another try
             reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SendError) else str(exc)
@@ -115,6 +118,7 @@ class Dispatcher:
                 await self.store.outbox.mark_dead(item.id, self.owner, reason, self.clock.now())
                 log.error("outbox send failed %d times; dead-lettered", item.attempts,
                           extra={**ids, "error": reason})
+                await self._dead_lettered(item)
                 return
             delay = backoff_delay(item.attempts, item.id, self.settings)
             retry_after = getattr(exc, "retry_after", None)
@@ -127,6 +131,14 @@ class Dispatcher:
             return
         await self.store.outbox.mark_delivered(item.id, self.owner, ref, self.clock.now())
         log.debug("outbox item delivered", extra=ids)
+
+    async def _dead_lettered(self, item: OutboxItem) -> None:
+        if self.on_dead_letter is None:
+            return
+        try:
+            await self.on_dead_letter(item)
+        except Exception:
+            log.exception("dead-letter handler failed", extra={"outbox_id": item.id})
 
     def _platform(self, name: str | None) -> ChatPlatform:
         platform = self.platforms.get(name or "")
@@ -183,6 +195,3 @@ def describe_item(item: OutboxItem) -> dict[str, object]:
         "created_at": item.created_at.isoformat(), "next_attempt_at": item.next_attempt_at.isoformat(),
     }
 
-
-def is_due(item: OutboxItem, now: datetime) -> bool:
-    return item.next_attempt_at <= now

@@ -212,3 +212,26 @@ def test_the_state_machine_refuses_illegal_moves() -> None:
         check_transition(EscalationState.RESOLVED, EscalationState.ACKNOWLEDGED)
     with pytest.raises(IllegalTransition):
         check_transition(EscalationState.ACKNOWLEDGED, EscalationState.OPEN)
+
+
+async def test_an_alert_the_moderator_channel_refuses_goes_to_the_oncall_moderators() -> None:
+    from bot.events import ConversationRef
+
+    async with Box() as box:
+        console = box.sandbox.console
+
+        class WrongChannel:
+            """The console, but configured with a moderator channel that does not exist."""
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(console, name)
+
+            def moderator_channel(self, workspace: str) -> ConversationRef:
+                return ConversationRef("console", "sandbox", "no-such-channel")
+
+        box.sandbox.app.dispatcher.platforms = {"console": WrongChannel()}  # type: ignore[dict-item]
+        await box.play(CRISIS)
+        assert box.to("#moderators") == []
+        (rescued,) = box.to("mod")
+        assert "could not receive this alert" in rescued.text and "Safety alert #1" in rescued.text
+        assert [c.label for c in rescued.choices] == ["Acknowledge", "Resolve", "Reach out"]

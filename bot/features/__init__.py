@@ -24,6 +24,7 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     desk.install(app.router, app.work)
     app.gate = desk
     app.safety = desk
+    app.dispatcher.on_dead_letter = desk.rescue_dead_alert
 
     Onboarding(app).install()
     groups = Groups(app)

@@ -33,7 +33,7 @@ from bot.router import Context, Router
 from bot.safety import messages
 from bot.safety.detector import Detector, Screening, Severity
 from bot.safety.resources import LocaleResources
-from bot.store import Escalation, EscalationState, NewEscalation, Priority, Transaction
+from bot.store import Escalation, EscalationState, NewEscalation, OutboxItem, Priority, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +386,31 @@ class SafetyDesk:
         await ctx.tx.escalations.audit(case.id, "person_message", SYSTEM, ctx.now)
         return True
 
+    # ------------------------------------------------------------ an alert that cannot reach the channel
+
+    async def rescue_dead_alert(self, item: OutboxItem) -> None:
+        """A moderator alert the platform refused for good (e.g. a wrong moderator channel): DM it to the on-call
+        moderators instead, so the alert is not lost."""
+        action = item.action
+        if item.priority > Priority.ALERT or not isinstance(action, PostToModerators) or self.work is None:
+            return
+        targets = self._oncall(action.platform, action.workspace)
+        if not targets:
+            log.critical("moderator alert undeliverable and no on-call moderator configured",
+                         extra={"outbox_id": item.id, "platform": action.platform})
+            return
+        message = OutboundMessage("⚠️ The moderator channel could not receive this alert, so it comes to you "
+                                  "directly. Please check the moderator channel setting.\n" + action.message.text,
+                                  action.message.choices)
+        async with self.work(f"{item.key}:rescue") as ctx:
+            for user in targets:
+                ctx.emit(SendDirect(user, message), Priority.ALERT, key=f"{item.key}:rescue:{user.user_id}")
+        log.error("undeliverable moderator alert sent to on-call moderators", extra={"outbox_id": item.id})
+
+    def _oncall(self, platform: str, workspace: str) -> list[UserRef]:
+        return [UserRef(platform, workspace, user_id) for entry in self.settings.oncall
+                for name, _, user_id in [entry.partition(":")] if name == platform]
+
     # ------------------------------------------------------------ re-paging
 
     async def next_repage_due(self) -> datetime | None:
@@ -417,13 +442,9 @@ class SafetyDesk:
         suffix = "breach" if breach else str(count)
         ctx.emit(PostToModerators(case.platform, case.workspace, OutboundMessage(
             text, self._buttons(case), ping_moderators=True)), Priority.ALERT, key=f"esc:{case.id}:repage:{suffix}")
-        for entry in self.settings.oncall:
-            platform, _, user_id = entry.partition(":")
-            if platform != case.platform:
-                continue
-            ctx.emit(SendDirect(UserRef(platform, case.workspace, user_id), OutboundMessage(
-                messages.oncall_dm_text(case, count), self._buttons(case))), Priority.ALERT,
-                key=f"esc:{case.id}:repage:{suffix}:{user_id}")
+        for user in self._oncall(case.platform, case.workspace):
+            ctx.emit(SendDirect(user, OutboundMessage(messages.oncall_dm_text(case, count), self._buttons(case))),
+                     Priority.ALERT, key=f"esc:{case.id}:repage:{suffix}:{user.user_id}")
 
 
 def _user_of(key: str) -> UserRef:
