@@ -69,8 +69,8 @@ class App:
             ctx = Context(event=event, tx=tx, now=now, event_key=key, is_moderator=is_moderator, held=held,
                           escalation_id=escalation_id)
             yield ctx
-            for emitted in ctx.actions:
-                await tx.outbox.enqueue(emitted.key, emitted.action, emitted.priority, now)
+            if ctx.actions:
+                await tx.outbox.enqueue_many([(e.key, e.action, e.priority) for e in ctx.actions], now)
         if ctx.actions:
             self.dispatcher.wake()
 

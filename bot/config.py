@@ -196,6 +196,22 @@ class GroupsSettings(_Section):
     keep_text: bool = False
 
 
+class CheckinSettings(_Section):
+    # How often the tick looks for due check-ins, and how many it claims per batch.
+    tick_seconds: float = Field(default=30.0, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=10000)
+    # Local time of day for new schedules (members change it with /peer checkin time HH:MM).
+    default_time: str = "10:00"
+
+    @field_validator("default_time")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        parts = value.split(":")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[0]) > 23 or int(parts[1]) > 59:
+            raise ValueError("must be a time of day like 09:30")
+        return f"{int(parts[0]):02d}:{int(parts[1]):02d}"
+
+
 class PrivacySettings(_Section):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
@@ -220,6 +236,7 @@ class Settings(BaseSettings):
     community: CommunitySettings = Field(default_factory=CommunitySettings)
     groups: GroupsSettings = Field(default_factory=GroupsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    checkins: CheckinSettings = Field(default_factory=CheckinSettings)
 
     @model_validator(mode="after")
     def _groups_name_known_topics(self) -> Settings:

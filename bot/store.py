@@ -59,6 +59,10 @@ class OutboxInTransaction(Protocol):
         A delivered message to one person keeps neither the recipient nor where it landed."""
         ...
 
+    async def enqueue_many(self, items: list[tuple[str, OutboundAction, Priority]], now: datetime) -> int:
+        """Queue several actions at once (keys already queued are ignored); returns how many were new."""
+        ...
+
     async def delivered_ref(self, key: str) -> MessageRef | None:
         """Where an earlier action landed, once delivered (to edit it or reply in its thread)."""
         ...
@@ -305,6 +309,76 @@ class Retention(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class CheckinSchedule:
+    member_id: int
+    frequency: str  # daily | weekdays | weekly | days
+    days: tuple[int, ...]  # weekday numbers, 0 = Monday (weekly: one day; days: the chosen ones)
+    local_time: str  # "HH:MM"
+    timezone: str
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    paused_until: datetime | None = None
+    next_checkin_at: datetime | None = None
+    missed: int = 0
+    slowed: bool = False
+    share_trend: bool = False
+    trend_offered_at: datetime | None = None
+    outstanding_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkin:
+    id: int
+    member_id: int
+    due_at: datetime
+    sent_at: datetime
+    answered_at: datetime | None
+    mood: int | None
+    skipped: bool
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DueCheckin:
+    schedule: CheckinSchedule
+    user: UserRef  # where to DM the member
+
+
+class CheckinRepo(Protocol):
+    async def schedule(self, member_id: int) -> CheckinSchedule | None: ...
+
+    async def save_schedule(self, schedule: CheckinSchedule) -> None: ...
+
+    async def delete_schedule(self, member_id: int) -> None: ...
+
+    async def due(self, now: datetime, limit: int) -> list[DueCheckin]:
+        """Schedules whose check-in is due and not paused, oldest first. Called in the transaction that records
+        them as sent, so two workers never send the same check-in."""
+        ...
+
+    async def record_sent(self, sent: list[tuple[CheckinSchedule, datetime]], now: datetime) -> list[int]:
+        """For each (updated schedule, due time): add a check-in and save the schedule with it outstanding.
+        Returns the new check-in ids, in order."""
+        ...
+
+    async def add(self, member_id: int, now: datetime) -> int:
+        """A check-in asked for now (`/peer checkin now`), outside the schedule."""
+        ...
+
+    async def next_due(self) -> datetime | None: ...
+
+    async def get(self, checkin_id: int) -> Checkin | None: ...
+
+    async def answer(self, checkin_id: int, mood: int | None, skipped: bool, now: datetime) -> None: ...
+
+    async def set_note(self, checkin_id: int, note: str) -> None: ...
+
+    async def recent(self, member_id: int, limit: int) -> list[Checkin]:
+        """The member's latest check-ins, newest first."""
+        ...
+
+
 class Transaction(Protocol):
     outbox: OutboxInTransaction
     inbound: InboundLog
@@ -314,6 +388,7 @@ class Transaction(Protocol):
     posts: GroupPostRepo
     moderation: ModerationAudit
     retention: Retention
+    checkins: CheckinRepo
 
 
 class OutboxQueue(Protocol):

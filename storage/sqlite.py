@@ -21,6 +21,7 @@ import aiosqlite
 
 from bot.events import MessageRef, OutboundAction, UserRef, action_from_dict, action_recipient, action_to_dict
 from bot.store import OutboxItem, OutboxStatus, Priority, SchemaTooNewError, StoreError
+from storage.sqlite_checkins import Checkins
 from storage.sqlite_members import GroupPosts, Members, ModerationLog, RetentionPurge
 from storage.sqlite_safety import Escalations, OutreachTable
 from storage.timefmt import parse_ts, ts
@@ -68,6 +69,20 @@ class _Outbox:
             ),
         )
         return cursor.rowcount == 1
+
+    async def enqueue_many(self, items: list[tuple[str, OutboundAction, Priority]], now: datetime) -> int:
+        rows = []
+        for key, action, priority in items:
+            recipient = action_recipient(action)
+            rows.append((key, int(priority), type(action).__name__, json.dumps(action_to_dict(action)),
+                         recipient.key if recipient else None, ts(now), ts(now)))
+        before = self._db.total_changes
+        await self._db.executemany(
+            "INSERT INTO outbox (idem_key, priority, kind, payload, recipient, next_attempt_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
+            rows,
+        )
+        return self._db.total_changes - before
 
     async def delivered_ref(self, key: str) -> MessageRef | None:
         async with self._db.execute(
@@ -205,6 +220,7 @@ class _Transaction:
         self.posts = GroupPosts(store.db)
         self.moderation = ModerationLog(store.db)
         self.retention = RetentionPurge(store.db)
+        self.checkins = Checkins(store.db)
 
 
 class SQLiteStore:

@@ -31,7 +31,7 @@ def test_scan_uses_the_configured_lexicon(tmp_path: Path) -> None:
     lexicon.write_text('version = 7\nmode = "extend"\n\n[[entry]]\nid = "site_codeword"\n'
                        'category = "suicidal_ideation"\nseverity = "high"\nphrases = ["purple elephant protocol"]\n',
                        encoding="utf-8")
-    config = tmp_path / "peerbot.toml"
+    config = tmp_path / "site-config.toml"  # not peerbot.toml: that one is read by default from the cwd
     config.write_text(f'[safety]\nlexicon_path = "{lexicon}"\n', encoding="utf-8")
     (builtin,) = scan(["starting the purple elephant protocol"])
     (custom,) = scan(["starting the purple elephant protocol"], "--config", str(config))

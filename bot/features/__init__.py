@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def install_features(app: App, detector: Detector | None = None) -> None:
     """Wire every feature into the app. Safety first: its gate screens every text before any feature."""
+    from bot.features.checkins import Checkins
     from bot.features.data_rights import DataRights
     from bot.features.groups import Groups
     from bot.features.onboarding import Onboarding
@@ -26,10 +27,16 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     app.safety = desk
     app.dispatcher.on_dead_letter = desk.rescue_dead_alert
 
-    Onboarding(app).install()
+    onboarding = Onboarding(app)
+    onboarding.install()
     groups = Groups(app)
     groups.install()
-    DataRights(app).install()
+    checkins = Checkins(app)
+    checkins.install()
+    onboarding.listeners.append(checkins.profile_changed)
+    rights = DataRights(app)
+    rights.install()
+    rights.exporters["checkins"] = checkins.export
 
     async def pseudonym_of(tx: Transaction, user: UserRef) -> str | None:
         member = await tx.members.by_user(user)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -100,6 +101,8 @@ class Onboarding:
         settings = app.settings
         self.topics = {slug(label): label for label in settings.community.topics}
         self.languages = list(settings.community.languages)
+        # Other features follow profile answers (e.g. check-ins start when a member asks for them).
+        self.listeners: list[Callable[[Context, Member, str], Awaitable[None]]] = []
 
     def install(self) -> None:
         router = self.app.router
@@ -205,6 +208,8 @@ class Onboarding:
             await ctx.tx.members.update(member.id, **fields)
         updated = await ctx.tx.members.get(member.id)
         assert updated is not None
+        for listener in self.listeners:
+            await listener(ctx, updated, step)
         if onboarding:
             await self._ask(ctx, updated, updated.onboarding_step)
         else:
