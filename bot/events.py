@@ -217,16 +217,35 @@ def action_recipient(action: OutboundAction) -> UserRef | None:
     return None
 
 
+_PLAIN = (str, int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)  # exact types: a StrEnum is a str but must be encoded by value
+_NOT_A_DATACLASS: tuple[str, ...] = ()
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else _NOT_A_DATACLASS
+        _FIELD_NAMES[cls] = names
+    return names
+
+
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    # On the hot path of every enqueue (a tick may queue thousands): field names are cached per class.
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, _PLAIN):
+        return value
+    names = _field_names(type(value))
+    if names:
         out: dict[str, Any] = {"_t": type(value).__name__}
-        for f in dataclasses.fields(value):
-            out[f.name] = _encode(getattr(value, f.name))
+        for name in names:
+            field_value = getattr(value, name)
+            out[name] = field_value if type(field_value) in _PLAIN_TYPES else _encode(field_value)
         return out
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
     return value
 
 

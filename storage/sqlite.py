@@ -72,10 +72,11 @@ class _Outbox:
 
     async def enqueue_many(self, items: list[tuple[str, OutboundAction, Priority]], now: datetime) -> int:
         rows = []
+        created = ts(now)
         for key, action, priority in items:
             recipient = action_recipient(action)
             rows.append((key, int(priority), type(action).__name__, json.dumps(action_to_dict(action)),
-                         recipient.key if recipient else None, ts(now), ts(now)))
+                         recipient.key if recipient else None, created, created))
         before = self._db.total_changes
         await self._db.executemany(
             "INSERT INTO outbox (idem_key, priority, kind, payload, recipient, next_attempt_at, created_at)"

@@ -6,7 +6,6 @@ thousands of check-ins stays fast. Methods run inside a store transaction (the c
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 import aiosqlite
@@ -34,11 +33,12 @@ def _schedule(row: aiosqlite.Row | tuple[object, ...]) -> CheckinSchedule:
     )
 
 
-def _schedule_params(s: CheckinSchedule) -> tuple[object, ...]:
+def _schedule_params(s: CheckinSchedule, outstanding_id: int | None = None) -> tuple[object, ...]:
     return (s.member_id, s.frequency, ",".join(str(d) for d in s.days), s.local_time, s.timezone, s.quiet_start,
             s.quiet_end, ts(s.paused_until) if s.paused_until else None,
             ts(s.next_checkin_at) if s.next_checkin_at else None, s.missed, int(s.slowed), int(s.share_trend),
-            ts(s.trend_offered_at) if s.trend_offered_at else None, s.outstanding_id)
+            ts(s.trend_offered_at) if s.trend_offered_at else None,
+            s.outstanding_id if outstanding_id is None else outstanding_id)
 
 
 _UPSERT = (
@@ -81,10 +81,11 @@ class Checkins:
     async def due(self, now: datetime, limit: int) -> list[DueCheckin]:
         async with self._db.execute(
             f"SELECT {_SCHEDULE}, i.platform, i.workspace, i.user_id FROM checkin_schedules s"
-            " JOIN member_identities i ON i.member_id = s.member_id"
+            " JOIN member_identities i ON i.rowid ="
+            "   (SELECT rowid FROM member_identities WHERE member_id = s.member_id LIMIT 1)"
             " WHERE s.next_checkin_at IS NOT NULL AND s.next_checkin_at <= ?"
             " AND (s.paused_until IS NULL OR s.paused_until <= ?)"
-            " GROUP BY s.member_id ORDER BY s.next_checkin_at LIMIT ?",
+            " ORDER BY s.next_checkin_at LIMIT ?",
             (ts(now), ts(now), limit),
         ) as cursor:
             rows = await cursor.fetchall()
@@ -103,8 +104,7 @@ class Checkins:
         )
         await self._db.executemany(
             _UPSERT,
-            [_schedule_params(replace(schedule, outstanding_id=cid))
-             for cid, (schedule, _) in zip(ids, sent, strict=True)],
+            [_schedule_params(schedule, outstanding_id=cid) for cid, (schedule, _) in zip(ids, sent, strict=True)],
         )
         return ids
 

@@ -14,7 +14,7 @@ def ts(when: datetime) -> str:
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # reads the "Z" suffix as UTC (Python 3.11+)
 
 
 def opt_ts(text: object) -> datetime | None:

@@ -11,7 +11,16 @@ import pytest
 
 from bot.safety.detector import CATEGORIES, Detector, LexiconError, Screening, Severity
 
-CORPUS = Path(__file__).parent / "data" / "screening_corpus.tsv"
+DATA = Path(__file__).parent / "data"
+# the original corpus plus fresh sets written later to measure generalization (since tuned on, so they are
+# training data now: measure generalization on a new, unseen set). screening_concepts.tsv holds implicit
+# wordings and tricky negatives written while building the concept layer.
+CORPORA = (
+    DATA / "screening_corpus.tsv",
+    DATA / "screening_fresh.tsv",
+    DATA / "screening_fresh2.tsv",
+    DATA / "screening_concepts.tsv",
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +30,13 @@ def detector() -> Detector:
 
 def _corpus() -> list[tuple[str, str, str]]:
     rows = []
-    for n, line in enumerate(CORPUS.read_text(encoding="utf-8").splitlines(), 1):
-        label, category, text = line.split("\t")
-        assert label in ("pos", "neg"), f"line {n}: bad label {label!r}"
-        if label == "pos":
-            assert category in CATEGORIES, f"line {n}: bad category {category!r}"
-        rows.append((label, category, text))
+    for corpus in CORPORA:
+        for n, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), 1):
+            label, category, text = line.split("\t")
+            assert label in ("pos", "neg"), f"{corpus.name} line {n}: bad label {label!r}"
+            if label == "pos":
+                assert category in CATEGORIES, f"{corpus.name} line {n}: bad category {category!r}"
+            rows.append((label, category, text))
     return rows
 
 
@@ -148,6 +158,33 @@ def test_imminent_when_plan_meets_time(detector: Detector) -> None:
     assert "plan_means" in tonight.categories
     for text in ("I've taken 40 pills", "standing on the bridge", "I'm cutting right now"):
         assert detector.screen(text).severity == Severity.IMMINENT, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my doctor asked if i had thoughts of suicide and i said no",
+        "the nurse asked whether i wanted to hurt myself, i told her no",
+    ],
+)
+def test_question_answered_no_does_not_escalate(detector: Detector, text: str) -> None:
+    assert not detector.screen(text).escalate
+
+
+def test_time_and_means_count_only_near_the_phrase(detector: Detector) -> None:
+    assert detector.screen("I want to die. Anyway, the train was late again and my shift is tonight.").severity == (
+        Severity.HIGH
+    )
+    assert detector.screen("i want to die tonight").severity == Severity.IMMINENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["dont wanna live anymore", "cant do this no more", "i keep wanting to die", "my sister wants to end her life",
+     "c*t myself again", "goodbye. i love you all", "took way to many pills"],
+)  # fmt: skip
+def test_everyday_spellings_escalate(detector: Detector, text: str) -> None:
+    assert detector.screen(text).escalate, text
 
 
 def test_passive_ideation_is_concern(detector: Detector) -> None:
@@ -280,3 +317,91 @@ def test_screen_is_pure_and_thread_safe(detector: Detector) -> None:
     for t in threads:
         t.join()
     assert all(r == expected for r in results)
+
+
+# --------------------------------------------------------------------------------------------------
+# The concept layer (second pass): combinations of concepts, not fixed phrases
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("just picked up a pistol. saturday.", "plan_means"),
+        ("ive got 80 of my sleeping tablets counted out", "plan_means"),
+        ("sugar is 29, home alone and shaking", "overdose_medical"),
+        ("crushing chest pressure and my jaw hurts, sweating", "overdose_medical"),
+        ("took a handful of my oxy with wine and now im so dizzy", "overdose_medical"),
+        ("found a home for my cat and wrote to my sister. take care of each other", "goodbye_finality"),
+        ("my brother gave away his guitar and says he wont need it where hes going", "third_party"),
+        ("my supervisor will be sorry. all of them. monday", "harm_to_others"),
+        ("if it wasnt for my kids id be gone", "suicidal_ideation"),
+        ("been picking my skin till it bleeds on purpose", "self_harm"),
+    ],
+)
+def test_concept_layer_catches_implicit_wordings(detector: Detector, text: str, category: str) -> None:
+    result = detector.screen(text)
+    assert result.escalate, text
+    assert category in result.categories, result
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "our journal club paper on suicide risk in residents was grim",  # about the topic
+        "never once considered ending it, just exhausted",  # negation in the same clause
+        "lol im gonna kill my sister she took my charger",  # banter
+        "two years clean from self harm today",  # recovery milestone
+        "keeping a month of insulin saved up in case of shortages",  # prudent stockpile
+        "my patient overdosed years ago and is doing great now",  # someone else's past
+        "bought a new chef knife for the kitchen",
+        "bg was 52 but i had juice and im fine now",  # low number, resolved
+        "my back is killing me but ill live",
+    ],
+)
+def test_concept_layer_guards(detector: Detector, text: str) -> None:
+    assert not detector.screen(text).escalate, detector.screen(text)
+
+
+def test_imminent_emergencies_from_concepts(detector: Detector) -> None:
+    assert detector.screen("sugar is 29, home alone and shaking").severity == Severity.IMMINENT
+    assert detector.screen("bought a gun yesterday. tonight is the night").severity == Severity.IMMINENT
+
+
+def test_someone_else_is_third_party_not_first_person(detector: Detector) -> None:
+    result = detector.screen("my son says he wants to die")
+    assert "third_party" in result.categories
+    assert "suicidal_ideation" not in result.categories
+
+
+def test_concept_matches_quote_the_original(detector: Detector) -> None:
+    text = "Just picked up a PISTOL. Saturday."
+    result = detector.screen(text)
+    assert result.escalate
+    assert all(m in text for m in result.matches)
+
+
+def test_lexicon_extend_adds_concept_words(tmp_path: Path) -> None:
+    custom = tmp_path / "site.toml"
+    custom.write_text('version = 4\n\n[concept.STRONG_MEANS]\nwords = ["crossbow"]\n', encoding="utf-8")
+    text = "just picked up a crossbow. saturday."
+    assert not Detector.load().screen(text).escalate
+    assert Detector.load(custom).screen(text).escalate
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ('[[concept_rule]]\nid = "ghost"\ncategory = "self_harm"\nseverity = "high"\ntrigger = "NOPE"\n', "NOPE"),
+        ('[[concept_rule]]\nid = "who"\ncategory = "self_harm"\nseverity = "high"\ntrigger = "SELF"\n'
+         'subject = "me"\n', "who"),
+        ('[[concept_guard]]\nid = "g"\nconcepts = ["SELF"]\nscope = "page"\n', "scope"),
+        ('[concept.BAD]\nwords = ["cut*"]\n', "BAD"),
+        ('[concept.BAD]\nword = ["cut"]\n', "word"),
+    ],
+)  # fmt: skip
+def test_malformed_concepts_name_the_entry(tmp_path: Path, body: str, fragment: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("version = 1\n\n" + body, encoding="utf-8")
+    with pytest.raises(LexiconError) as info:
+        Detector.load(bad)
+    assert fragment in str(info.value)

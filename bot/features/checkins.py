@@ -495,14 +495,16 @@ class Checkins:
             schedule = item.schedule
             missed = schedule.missed + (1 if schedule.outstanding_id is not None else 0)
             slowing = missed >= MISSES_BEFORE_SLOWING and not schedule.slowed
-            updated = replace(schedule, missed=missed, slowed=schedule.slowed or slowing, outstanding_id=None)
-            updated = replace(updated, next_checkin_at=next_checkin_at(updated, now))
+            if slowing:
+                schedule = replace(schedule, slowed=True)
+            updated = replace(schedule, missed=missed, outstanding_id=None,
+                              next_checkin_at=next_checkin_at(schedule, now))
             if slowing:  # instead of a fourth unanswered check-in: one gentle word, then weekly
                 await tx.checkins.save_schedule(updated)
                 ctx.emit(SendDirect(item.user, OutboundMessage(WE_ARE_HERE + "\n" + self.footer)),
                          key=f"checkin:slow:{updated.member_id}:{now.isoformat()}")
             else:
-                to_send.append((updated, schedule.next_checkin_at or now))
+                to_send.append((updated, item.schedule.next_checkin_at or now))
                 recipients.append(item.user)
         ids = await tx.checkins.record_sent(to_send, now)
         for checkin_id, user in zip(ids, recipients, strict=True):

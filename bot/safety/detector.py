@@ -6,15 +6,18 @@ The lexicon (phrases in a small pattern syntax, context rules) is TOML data comp
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
+import itertools
 import os
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.safety.normalize import Normalizer, filler_regex, fuzzy_variants, squeeze, trie_regex
 
@@ -224,7 +227,6 @@ _NUM_RE = rf"(?:\d+(?:[.,]\d+)?\+?|one|two|three|four|a few|a couple of|a couple
 _BIG_NUM_RE = rf"(?:(?:[5-9]|[1-9]\d+)(?:[.,]\d+)?\+?|{_BIG_WORDS})"
 _END_RE = r"(?=[ ]*(?:[.!?,;:)\n]|$))"
 _GAP_RE = r"(?:[ ,]+[^ .!?\n]+){0,4}"
-_TOKENS = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "i im me my a an the to of and or in on at it is be am are was so just you your he she they his her "
     "their him them we us our not no do dont for with".split()
@@ -241,7 +243,7 @@ class _Compiler:
         self._regex: dict[str, str] = {}
         self._anchor: dict[str, frozenset[str] | None] = {}
         self._busy: set[str] = set()
-        self.sep = ",?[ ]?"
+        self.sep = "[,.!;:]?[ ]?"  # neighbouring words may have a comma or a sentence break between them
 
     def parse(self, phrase: str) -> _Seq:
         return _parse(phrase, self._drop)
@@ -465,6 +467,437 @@ def _third_person(seq: _Seq, swap: Mapping[str, str]) -> _Seq | None:
 
 
 # --------------------------------------------------------------------------------------------------
+# The concept layer: words are tagged with concepts (SELF, DEATH, MEANS, ...), and rules fire on
+# combinations of concepts near each other. Everything is plain dict lookups over word tokens.
+
+_CSPLIT = re.compile(r"([^a-z0-9]+)")
+_SENTENCE_RX = re.compile(r"[.!?\n]")
+_BREAK_RX = re.compile(r"[.!?\n,;:()\"]")
+_VOWELS = frozenset("aeiou")
+
+
+def _inflect(word: str) -> set[str]:
+    """Regular English endings of a word: cut -> cuts, cutting; die -> died, dying; hope -> hoping."""
+    out = {word}
+    if len(word) < 3 or not word.isalpha():
+        return out
+    out |= {word + "s", word + "ed", word + "ing"}
+    if word.endswith("e"):
+        out |= {word + "d", word[:-1] + "ing"}
+    if word.endswith("ie"):
+        out.add(word[:-2] + "ying")
+    if word.endswith("y") and word[-2] not in _VOWELS:
+        out |= {word[:-1] + "ies", word[:-1] + "ied"}
+    if word.endswith(("s", "x", "ch", "sh")):
+        out.add(word + "es")
+    if word[-1] not in _VOWELS and word[-1] not in "wxy" and word[-2] in _VOWELS and word[-3] not in _VOWELS:
+        out |= {word + word[-1] + "ed", word + word[-1] + "ing"}  # cut -> cutting, plan -> planned
+    return out
+
+
+def _expand(seq: _Seq, compiler: _Compiler, limit: int = 50000) -> list[tuple[str, ...]]:
+    """All word sequences a phrase stands for (words, choices, options and slots only)."""
+    outs: list[tuple[str, ...]] = [()]
+    for node in seq:
+        if isinstance(node, _Word):
+            if node.prefix:
+                raise _PatternError("concept words list their endings (or use inflect = true) instead of word*")
+            alts: list[tuple[str, ...]] = [(node.text,)]
+        elif isinstance(node, _Group | _Slot):
+            group = compiler.slot(node.name)[0] if isinstance(node, _Slot) else node
+            assert isinstance(group, _Group)
+            alts = [a for opt in group.options for a in _expand(opt, compiler, limit)]
+            if compiler._optional(node):
+                alts.append(())
+        else:
+            raise _PatternError("concept words may use only words, {a|b}, [a|b] and <slot>")
+        outs = [o + a for o in outs for a in alts]
+        if len(outs) > limit:
+            raise _PatternError(f"expands to more than {limit} word sequences")
+    return [o for o in outs if o]
+
+
+class _Mark(NamedTuple):
+    """A word or phrase of the message tagged with concepts (a tuple: built for every tagged word)."""
+
+    concepts: frozenset[str]
+    first: int  # token index of the first word
+    last: int  # token index of the last word
+    start: int  # character span in the normalized text
+    end: int
+    clause: int
+    sentence: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ConceptRule:
+    ident: str
+    category: str
+    severity: Severity
+    trigger: frozenset[str]
+    subject: str  # "self" (first person or nobody named), "other", or "any"
+    needs: tuple[tuple[str, frozenset[str]], ...]  # (where: "near" | "before" | "after", concepts)
+    window: int
+    scope: str  # "sentence" or "message"
+    unless: frozenset[str]
+    negatable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    ident: str
+    concepts: frozenset[str]
+    scope: str  # "clause" | "sentence" | "message"
+    unless: frozenset[str]
+    categories: frozenset[str]  # empty: every category
+    below: int  # only matches below this severity are dropped
+
+
+class _Tagged(NamedTuple):
+    marks: tuple[_Mark, ...]
+    by_concept: dict[str, list[_Mark]]
+    words: list[str]  # the words of the message (the first and last may be empty)
+    token_starts: list[int]  # character offset of every word
+    clause_breaks: list[int]  # word numbers where a new clause starts (sorted)
+    sentence_breaks: list[int]  # word numbers where a new sentence starts (sorted)
+
+    def clause_of(self, k: int) -> int:
+        return bisect.bisect_right(self.clause_breaks, k)
+
+    def sentence_of(self, k: int) -> int:
+        return bisect.bisect_right(self.sentence_breaks, k)
+
+
+_ABOVE_ALL = int(Severity.IMMINENT) + 1
+_CONCEPT_RULE_KEYS = {"id", "category", "severity", "trigger", "subject", "with", "before", "after", "window",
+                      "scope", "unless", "negatable", "note"}  # fmt: skip
+_GUARD_KEYS = {"id", "concepts", "scope", "unless", "categories", "below", "note"}
+_CONCEPT_KEYS = {"words", "inflect", "note"}
+_NUMBER_KEYS = {"concept", "min", "max", "note"}
+
+
+class _Concepts:
+    """Compiled concept lists, rules and guards (immutable after construction)."""
+
+    __slots__ = ("breakers", "guards", "negators", "neutral", "numbers", "others", "phrases",
+                 "rules", "rules_by_trigger", "selves", "trigger_heads", "trigger_numbers", "trigger_pairs", "vocab",
+                 "words")  # fmt: skip
+
+    def __init__(self, lex: _Lexicon, compiler: _Compiler) -> None:
+        self.words: dict[str, frozenset[str]] = {}
+        self.phrases: dict[str, Any] = {}  # a word trie: word -> {next word -> ..., "": concepts}
+        for name, table in lex.concepts.items():
+            label = lex.origin.get(id(table), f"[concept.{name}]")
+            inflect = table.get("inflect", False)
+            if not isinstance(inflect, bool):
+                raise LexiconError(f"{label}: 'inflect' must be true or false")
+            for phrase in _str_list(table.get("words", []), f"{label}: words"):
+                try:
+                    for words in _expand(compiler.parse(phrase), compiler):
+                        self._add(words, name, inflect)
+                except _PatternError as exc:
+                    raise LexiconError(f"{label}: word {phrase!r}: {exc}") from None
+        self.numbers: list[tuple[str, float, float]] = []
+        for item in lex.concept_numbers:
+            label = lex.origin.get(id(item), "[[concept_number]]")
+            lo, hi = item.get("min", float("-inf")), item.get("max", float("inf"))
+            if not isinstance(item.get("concept"), str) or not all(isinstance(v, int | float) for v in (lo, hi)):
+                raise LexiconError(f"{label}: needs 'concept' (a name) and numbers 'min' / 'max'")
+            self.numbers.append((item["concept"], float(lo), float(hi)))
+        sub = lex.concept_subjects
+        self.selves = frozenset(sub.get("self", []))
+        self.others = frozenset(sub.get("other", []))
+        self.negators = frozenset(sub.get("negation", []))
+        self.breakers = frozenset(sub.get("clause_break", []))
+        self.neutral = frozenset(sub.get("neutral", []))
+        self.words = {k: frozenset(v) for k, v in self.words.items()}
+        self.vocab = frozenset(self.words) | frozenset(self.phrases)  # words that can start a concept entry
+        self.rules: list[_ConceptRule] = []
+        for item in lex.concept_rules:
+            self.rules.append(self._rule(item, lex.origin.get(id(item), "[[concept_rule]]")))
+        by_trigger: dict[str, list[_ConceptRule]] = {}
+        for rule in self.rules:
+            for concept in rule.trigger:
+                by_trigger.setdefault(concept, []).append(rule)
+        self.rules_by_trigger = {k: tuple(v) for k, v in by_trigger.items()}
+        # words that can start an entry of a trigger concept, and whether a number can be a trigger
+        triggers = set(by_trigger)
+        heads = {w for w, cs in self.words.items() if not triggers.isdisjoint(cs)}
+
+        def walk(node: dict[str, Any]) -> bool:
+            return any(not triggers.isdisjoint(v) if k == "" else walk(v) for k, v in node.items())
+
+        # the first two words of two-word trigger phrases, the first three of longer ones
+        pairs: set[tuple[str, ...]] = set()
+        for w, node in self.phrases.items():
+            for w2, sub in node.items():
+                if not w2:
+                    continue
+                if not triggers.isdisjoint(sub.get("", ())):
+                    pairs.add((w, w2))
+                pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
+        self.trigger_heads = frozenset(heads)
+        self.trigger_pairs = frozenset(pairs)
+        self.trigger_numbers = tuple((lo, hi) for name, lo, hi in self.numbers if name in triggers)
+        self.guards: list[_Guard] = []
+        for item in lex.concept_guards:
+            label = lex.origin.get(id(item), "[[concept_guard]]")
+            scope = item.get("scope", "clause")
+            if scope not in ("clause", "sentence", "message"):
+                raise LexiconError(f"{label}: scope must be clause, sentence or message")
+            cats = frozenset(_str_list(item.get("categories", []), f"{label}: categories"))
+            if not cats <= set(CATEGORIES):
+                raise LexiconError(f"{label}: unknown category in {sorted(cats)}")
+            try:  # without 'below' the guard drops findings of every severity
+                below = Severity.parse(str(item["below"])) if "below" in item else _ABOVE_ALL
+            except ValueError:
+                raise LexiconError(f"{label}: 'below' must be concern, high or imminent") from None
+            self.guards.append(_Guard(item["id"], frozenset(_str_list(item.get("concepts", []), f"{label}: concepts")),
+                                      scope, frozenset(_str_list(item.get("unless", []), f"{label}: unless")),
+                                      cats, below))  # fmt: skip
+
+    def _add(self, words: tuple[str, ...], concept: str, inflect: bool) -> None:
+        head = words[0]
+        for h in _inflect(head) if inflect else {head}:
+            if len(words) == 1:
+                self.words[h] = self.words.get(h, frozenset()) | {concept}
+                continue
+            node = self.phrases.setdefault(h, {})
+            for w in words[1:]:
+                node = node.setdefault(w, {})
+            node[""] = node.get("", frozenset()) | {concept}
+
+    def _rule(self, item: dict[str, Any], label: str) -> _ConceptRule:
+        category = item.get("category")
+        if category not in CATEGORIES:
+            raise LexiconError(f"{label}: category {category!r} is not one of {', '.join(CATEGORIES)}")
+        try:
+            severity = Severity.parse(str(item.get("severity", "")))
+        except ValueError:
+            severity = Severity.NONE
+        if severity == Severity.NONE:
+            raise LexiconError(f"{label}: severity {item.get('severity')!r} must be concern, high or imminent")
+        subject = item.get("subject", "any")
+        if subject not in ("self", "other", "any"):
+            raise LexiconError(f"{label}: subject must be self, other or any")
+        scope = item.get("scope", "sentence")
+        if scope not in ("sentence", "message"):
+            raise LexiconError(f"{label}: scope must be sentence or message")
+        window = item.get("window", 8)
+        negatable = item.get("negatable", True)
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1 or not isinstance(negatable, bool):
+            raise LexiconError(f"{label}: 'window' must be a positive number of words, 'negatable' true or false")
+        if not isinstance(item.get("trigger"), str):
+            raise LexiconError(f"{label}: needs a 'trigger' concept")
+        needs: list[tuple[str, frozenset[str]]] = []
+        for where, key in (("near", "with"), ("before", "before"), ("after", "after")):
+            for group in _str_list(item.get(key, []), f"{label}: {key}"):
+                needs.append((where, frozenset(g.strip() for g in group.split("|"))))
+        return _ConceptRule(item["id"], category, severity, frozenset(t.strip() for t in item["trigger"].split("|")),
+                            subject, tuple(needs), window, scope,
+                            frozenset(_str_list(item.get("unless", []), f"{label}: unless")), negatable)  # fmt: skip
+
+    def check(self, lex: _Lexicon) -> None:
+        """Every concept a rule, guard or subject list names must be defined somewhere."""
+        known = set(lex.concepts) | {n for n, _, _ in self.numbers}
+        for rule in self.rules:
+            used = set(rule.trigger) | rule.unless | {c for _, g in rule.needs for c in g}
+            missing = sorted(used - known)
+            if missing:
+                raise LexiconError(f"[[concept_rule]] {rule.ident!r}: unknown concept {missing[0]!r}")
+        for guard in self.guards:
+            missing = sorted((guard.concepts | guard.unless) - known)
+            if missing:
+                raise LexiconError(f"[[concept_guard]] {guard.ident!r}: unknown concept {missing[0]!r}")
+        for key in ("self", "other", "negation", "neutral"):
+            missing = sorted(set(lex.concept_subjects.get(key, [])) - known)
+            if missing:
+                raise LexiconError(f"[concept_roles] {key}: unknown concept {missing[0]!r}")
+
+    def may_fire(self, words: set[str], toks: list[str]) -> bool:
+        """Could any rule fire? False when no word or pair of words can start a trigger: most chat."""
+        if not self.trigger_heads.isdisjoint(words):
+            return True
+        if self.trigger_numbers:
+            for w in words:
+                if w.isdigit() and any(lo <= float(w) <= hi for lo, hi in self.trigger_numbers):
+                    return True
+        pairs = self.trigger_pairs
+        if not pairs.isdisjoint(itertools.pairwise(toks)):
+            return True
+        return not pairs.isdisjoint(zip(toks, toks[1:], toks[2:], strict=False))
+
+    def tag(self, t: str, parts: list[str] | None = None) -> _Tagged:
+        """Tag the words of normalized text with concepts (longest phrase first).
+
+        Written for speed: the words are split off in one regex call, and only words that start some
+        concept entry are looked at in Python."""
+        if parts is None:
+            parts = _CSPLIT.split(t)  # word, separator, word, ... (the first and last word may be empty)
+        toks = parts[::2]
+        seps = parts[1::2]
+        offsets = list(itertools.accumulate(map(len, parts), initial=0))
+        starts = offsets[0::2]
+        # word k is followed by seps[k]: a sentence or clause break there starts a new one at word k + 1
+        sentence_breaks = [k + 1 for k, sep in enumerate(seps) if sep != " " and _SENTENCE_RX.search(sep)]
+        clause_breaks = sorted(
+            [k + 1 for k, sep in enumerate(seps) if sep != " " and _BREAK_RX.search(sep)]
+            + [k for k, tok in enumerate(toks) if tok in self.breakers]
+        )
+        marks: list[_Mark] = []
+        by: dict[str, list[_Mark]] = {}
+        words, phrases, numbers, vocab, neutral = self.words, self.phrases, self.numbers, self.vocab, self.neutral
+        n = len(toks)
+        sentence_set = set(sentence_breaks)
+        nxt = -1
+        for i in [k for k, tok in enumerate(toks) if tok in vocab or tok[:1].isdigit()]:
+            if i < nxt:
+                continue  # inside a phrase already tagged
+            tok = toks[i]
+            found: frozenset[str] | None = None
+            last = j = i
+            node = phrases.get(tok)
+            while node is not None:
+                j += 1
+                if j >= n or j in sentence_set or not toks[j]:
+                    break
+                node = node.get(toks[j])
+                if node is not None:
+                    got = node.get("")
+                    if got is not None:
+                        found, last = got, j
+            if found is None:
+                found = words.get(tok)
+                if numbers and tok.isdigit():
+                    value = float(tok)
+                    extra = {name for name, lo, hi in numbers if lo <= value <= hi}
+                    if extra:
+                        found = frozenset(found or ()) | extra
+            if found:
+                if not neutral.isdisjoint(found):
+                    found = neutral.intersection(found)
+                mark = _Mark(
+                    found, i, last, starts[i], starts[last] + len(toks[last]),
+                    bisect.bisect_right(clause_breaks, i), bisect.bisect_right(sentence_breaks, i),
+                )  # fmt: skip
+                marks.append(mark)
+                for concept in mark.concepts:
+                    by.setdefault(concept, []).append(mark)
+                nxt = last + 1
+        return _Tagged(tuple(marks), by, toks, starts, clause_breaks, sentence_breaks)
+
+    def subject(self, tagged: _Tagged, mark: _Mark) -> str:
+        """Who the clause of ``mark`` is about: the first person named in it, else in the nearest earlier
+        clause of the sentence that names one; "none" when nobody is named (chat often drops the "I")."""
+        if mark.concepts & self.selves:
+            return "self"
+        if mark.concepts & self.others:
+            return "other"
+        clause = -1
+        who = "none"
+        for m in tagged.marks:
+            if m.first >= mark.first:
+                break
+            if m.sentence != mark.sentence or m.clause <= clause:
+                continue
+            if m.concepts & self.selves:
+                clause, who = m.clause, "self"
+            elif m.concepts & self.others:
+                clause, who = m.clause, "other"
+        return who
+
+    def negated(self, tagged: _Tagged, mark: _Mark) -> bool:
+        """A negation word at most three words before, in the same clause, with no person named between."""
+        for m in reversed(tagged.marks[: tagged.marks.index(mark)]):
+            if m.clause != mark.clause or mark.first - m.last > 3:
+                return False
+            if m.concepts & self.negators:
+                return True
+            if m.concepts & (self.selves | self.others):
+                return False
+        return False
+
+    def hits(self, tagged: _Tagged) -> list[tuple[_ConceptRule, _Mark, list[_Mark]]]:
+        out: list[tuple[_ConceptRule, _Mark, list[_Mark]]] = []
+        by = tagged.by_concept
+        seen: set[int] = set()
+        for concept in by:
+            for rule in self.rules_by_trigger.get(concept, ()):
+                if id(rule) in seen:
+                    continue
+                seen.add(id(rule))
+                for _, group in rule.needs:  # cheap test first: every needed concept occurs somewhere
+                    if group.isdisjoint(by):
+                        break
+                else:
+                    out.extend(self._fire(rule, tagged))
+        return out
+
+    def _fire(self, rule: _ConceptRule, tagged: _Tagged) -> list[tuple[_ConceptRule, _Mark, list[_Mark]]]:
+        by = tagged.by_concept
+        found: list[tuple[_ConceptRule, _Mark, list[_Mark]]] = []
+        triggers = {id(m): m for c in rule.trigger for m in by.get(c, ())}
+        for mark in sorted(triggers.values(), key=lambda m: m.first):
+            if rule.unless and any(m.sentence == mark.sentence for c in rule.unless for m in by.get(c, ())):
+                continue
+            if rule.negatable and self.negated(tagged, mark):
+                continue
+            if rule.subject != "any":
+                who = self.subject(tagged, mark)
+                if (rule.subject == "self" and who == "other") or (rule.subject == "other" and who != "other"):
+                    continue
+            options: list[list[_Mark]] = []
+            for where, group in rule.needs:
+                near: list[_Mark] = []
+                for c in group:
+                    for m in by.get(c, ()):
+                        if m is mark or (rule.scope == "sentence" and m.sentence != mark.sentence):
+                            continue
+                        if (where == "before" and m.first >= mark.first) or (where == "after" and m.first <= mark.last):
+                            continue
+                        gap = mark.first - m.last if m.first < mark.first else m.first - mark.last
+                        if gap <= rule.window:
+                            near.append(m)
+                if not near:
+                    break
+                options.append(near)
+            else:
+                # each need is met by a different word; the most constrained need chooses first
+                support: list[_Mark] = []
+                for near in sorted(options, key=len):
+                    free = [m for m in near if m not in support]
+                    if not free:
+                        break
+                    support.append(free[0])
+                else:
+                    found.append((rule, mark, support))
+                    break  # one firing per rule is enough
+        return found
+
+    def guarded(self, tagged: _Tagged, start: int, category: str, severity: Severity) -> bool:
+        """Is a match starting at character ``start`` inside a guarded context (talk about the topic...)?"""
+        if not self.guards:
+            return False
+        k = max(0, bisect.bisect_right(tagged.token_starts, start) - 1)
+        clause, sentence = tagged.clause_of(k), tagged.sentence_of(k)
+        by = tagged.by_concept
+        for g in self.guards:
+            if severity >= g.below or (g.categories and category not in g.categories):
+                continue
+
+            def inside(m: _Mark, g: _Guard = g) -> bool:
+                if g.scope == "clause":
+                    return m.clause == clause
+                return g.scope == "message" or m.sentence == sentence
+
+            if any(inside(m) for c in g.concepts for m in by.get(c, ())) and not any(
+                m.clause == clause for c in g.unless for m in by.get(c, ())
+            ):
+                return True
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
 # Lexicon loading
 
 
@@ -490,11 +923,17 @@ class _Lexicon:
     entries: list[dict[str, Any]] = field(default_factory=list)
     suppress: list[dict[str, Any]] = field(default_factory=list)
     modifiers: list[dict[str, Any]] = field(default_factory=list)
+    concepts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    concept_subjects: dict[str, list[str]] = field(default_factory=dict)
+    concept_numbers: list[dict[str, Any]] = field(default_factory=list)
+    concept_rules: list[dict[str, Any]] = field(default_factory=list)
+    concept_guards: list[dict[str, Any]] = field(default_factory=list)
     origin: dict[int, str] = field(default_factory=dict)  # id(table) -> file name, for messages
 
 
 _TOP_KEYS = {"version", "mode", "description", "syntax", "slots", "third_party", "negation", "normalize",
-             "entry", "suppress", "modifier"}  # fmt: skip
+             "entry", "suppress", "modifier", "concept", "concept_roles", "concept_number", "concept_rule",
+             "concept_guard"}  # fmt: skip
 _ENTRY_KEYS = {"id", "category", "severity", "phrases", "regex", "negatable", "third_party", "note"}
 _SUPPRESS_KEYS = {"id", "kind", "phrases", "regex", "note"}
 _MODIFIER_KEYS = {"id", "kind", "phrases", "regex", "note"}
@@ -554,7 +993,7 @@ def _merge(base: _Lexicon | None, data: dict[str, Any], name: str) -> _Lexicon:
         else:
             raise LexiconError(f"{name}: unknown key 'third_party.{key}'")
     for key, value in data.get("negation", {}).items():
-        if key not in ("cues", "bridges", "cancel"):
+        if key not in ("cues", "bridges", "cancel", "asked", "answered"):
             raise LexiconError(f"{name}: unknown key 'negation.{key}'")
         lex.negation.setdefault(key, []).extend(_str_list(value, f"{name}: negation.{key}"))
     for key, value in data.get("normalize", {}).items():
@@ -566,10 +1005,36 @@ def _merge(base: _Lexicon | None, data: dict[str, Any], name: str) -> _Lexicon:
             lex.normalize.setdefault(key, {}).update(value)
         else:
             raise LexiconError(f"{name}: unknown key 'normalize.{key}'")
+    concepts = data.get("concept", {})
+    if not isinstance(concepts, dict):
+        raise LexiconError(f"{name}: concepts must be written as [concept.NAME] tables")
+    for key, table in concepts.items():
+        label = f"{name}: [concept.{key}]"
+        if not isinstance(table, dict):
+            raise LexiconError(f"{label}: must be a table")
+        unknown = sorted(set(table) - _CONCEPT_KEYS)
+        if unknown:
+            raise LexiconError(f"{label}: unknown key {unknown[0]!r}")
+        merged = dict(lex.concepts.get(key, {}))  # a site file adds words to a built-in concept
+        merged["words"] = list(merged.get("words", [])) + _str_list(table.get("words", []), f"{label}: words")
+        if "inflect" in table:
+            merged["inflect"] = table["inflect"]
+        lex.concepts[key] = merged
+        lex.origin[id(merged)] = label
+    roles = data.get("concept_roles", {})
+    if not isinstance(roles, dict):
+        raise LexiconError(f"{name}: [concept_roles] must be a table")
+    for key, value in roles.items():
+        if key not in ("self", "other", "negation", "neutral", "clause_break"):
+            raise LexiconError(f"{name}: unknown key 'concept_roles.{key}'")
+        lex.concept_subjects.setdefault(key, []).extend(_str_list(value, f"{name}: concept_roles.{key}"))
     for table, allowed, target in (
         ("entry", _ENTRY_KEYS, lex.entries),
         ("suppress", _SUPPRESS_KEYS, lex.suppress),
         ("modifier", _MODIFIER_KEYS, lex.modifiers),
+        ("concept_rule", _CONCEPT_RULE_KEYS, lex.concept_rules),
+        ("concept_guard", _GUARD_KEYS, lex.concept_guards),
+        ("concept_number", _NUMBER_KEYS | {"id"}, lex.concept_numbers),
     ):
         items = data.get(table, [])
         if not isinstance(items, list):
@@ -581,9 +1046,11 @@ def _merge(base: _Lexicon | None, data: dict[str, Any], name: str) -> _Lexicon:
             unknown = sorted(set(item) - allowed)
             if unknown:
                 raise LexiconError(f"{label}: unknown key {unknown[0]!r}")
+            if table == "concept_number":
+                item = {"id": item.get("concept"), **item}
             if not isinstance(item.get("id"), str) or not item["id"]:
                 raise LexiconError(f"{label}: needs an 'id' string")
-            if "phrases" not in item and "regex" not in item:
+            if table in ("entry", "suppress", "modifier") and "phrases" not in item and "regex" not in item:
                 raise LexiconError(f"{label}: needs 'phrases' (or 'regex')")
             clone = dict(item)
             lex.origin[id(clone)] = label
@@ -599,8 +1066,11 @@ def _merge(base: _Lexicon | None, data: dict[str, Any], name: str) -> _Lexicon:
 # The detector
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+# words that supported a concept rule: quoted in the matches, but not a finding of their own
+_SUPPORT = _Rule("support", "support", "third_party", Severity.NONE, re.compile("(?!)"), False, False)
+
+
+class _Hit(NamedTuple):
     rule: _Rule
     start: int
     end: int
@@ -610,9 +1080,31 @@ class _Hit:
 class Detector:
     """Screens messages against a compiled lexicon. Build with ``Detector.load()``."""
 
-    __slots__ = ("_cancel_rx", "_context_index", "_entry_index", "_gate", "_neg_rx", "_normalizer", "_prefixes",
-                 "_reporter_rx", "_requires", "_rules", "_subject", "_third_rules", "_ungated", "_ungated_context",
-                 "version")  # fmt: skip
+    __slots__ = (
+        "_all_requires",
+        "_answer_rx",
+        "_asked_rx",
+        "_cancel_rx",
+        "_concept_rules",
+        "_concepts",
+        "_context_index",
+        "_entry_index",
+        "_gate",
+        "_heads",
+        "_neg_rx",
+        "_normalizer",
+        "_prefixes",
+        "_reporter_rx",
+        "_requires",
+        "_rules",
+        "_short_requires",
+        "_subject",
+        "_third_rules",
+        "_ungated",
+        "_ungated_context",
+        "_word_cache",
+        "version",
+    )  # fmt: skip
 
     version: str
 
@@ -624,7 +1116,9 @@ class Detector:
         swap = lex.third_party.get("swap", {})
         rules: list[_Rule] = []
         anchors: list[list[frozenset[str]]] = []
+        heads: list[frozenset[str] | None] = []  # first letters a match can start with (None: anywhere)
         literal_words: set[str] = set()
+        entry_words: Counter[str] = Counter()  # how often each word occurs in entry phrases
 
         def add(item: dict[str, Any], kind: str, category: str, severity: Severity) -> None:
             label = lex.origin.get(id(item), f"[[{kind}]] {item.get('id')!r}")
@@ -650,8 +1144,12 @@ class Detector:
                         body = compiler.regex(var)
                         rx = re.compile(rf"(?<![a-z0-9]){compiler.lead(var)}(?:{body})(?![a-z0-9])")
                         rules.append(_Rule(kind, item["id"], category, severity, rx, negatable, third))
+                        first = compiler.first_words(var)
+                        heads.append(frozenset(w.text[0] for w in first) if first else None)
                         anchors.append(compiler.requirements(var))
                     literal_words.update(compiler.words(seq))
+                    if kind == "entry":
+                        entry_words.update(compiler.words(seq))
                 except _PatternError as exc:
                     raise LexiconError(f"{label}: phrase {phrase!r}: {exc}") from None
                 except re.error as exc:  # pragma: no cover - the syntax only builds valid regexes
@@ -662,6 +1160,7 @@ class Detector:
                 except re.error as exc:
                     raise LexiconError(f"{label}: regex {raw!r}: {exc}") from None
                 rules.append(_Rule(kind, item["id"], category, severity, rx, negatable, False))
+                heads.append(None)
                 anchors.append([])
 
         for item in lex.entries:
@@ -688,8 +1187,15 @@ class Detector:
                 label = lex.origin.get(id(item), "[[modifier]]")
                 raise LexiconError(f"{label}: kind {kind!r} must be time or means")
             add(item, "modifier", kind, Severity.NONE)
-        if not any(r.kind == "entry" for r in rules):
-            raise LexiconError("lexicon has no [[entry]] tables, so it would never escalate")
+        self._concepts = _Concepts(lex, compiler)
+        self._concepts.check(lex)
+        never = re.compile("(?!)")
+        self._concept_rules = {
+            id(r): _Rule("concept", r.ident, r.category, r.severity, never, r.negatable, False)
+            for r in self._concepts.rules
+        }
+        if not any(r.kind == "entry" for r in rules) and not self._concepts.rules:
+            raise LexiconError("lexicon has no [[entry]] or [[concept_rule]] tables, so it would never escalate")
 
         def context_rx(key: str, table: Mapping[str, Any], tail: str) -> re.Pattern[str] | None:
             phrases = list(table.get(key, []))
@@ -705,6 +1211,14 @@ class Detector:
         bridges = "|".join(compiler.regex(q) for q in map(compiler.parse, neg.get("bridges", [])) if q) or "(?!)"
         self._neg_rx = context_rx("cues", neg, rf"(?:[ ]+(?:{bridges}))*[ ]*$")
         self._cancel_rx = context_rx("cancel", neg, r"[ ]*$")
+        # "she asked if I had thoughts of suicide and I said no": a question, then a "no" after the phrase
+        self._asked_rx = context_rx("asked", neg, r"[^.!?\n]*$")
+        answers = [q for q in map(compiler.parse, neg.get("answered", [])) if q]
+        self._answer_rx = (
+            re.compile(rf"(?:[ ,;:]+[a-z0-9]+){{0,4}}?[ ,;:]+(?:{'|'.join(map(compiler.regex, answers))})(?![a-z0-9])")
+            if answers
+            else None
+        )
         self._reporter_rx = context_rx(
             "reporters", lex.third_party, r"(?:[ ](?:he|she|they)[ ][^.!?\n]*)?[^a-z0-9]*(?:that[ ])?$"
         )
@@ -722,10 +1236,14 @@ class Detector:
                 if variant not in protect:
                     spelling[variant] = word.lower()
         spelling.update({k.lower(): v.lower() for k, v in norm.get("spelling", {}).items()})
-        vocab = [w for w in literal_words if " " not in w and w.isalpha() and len(w) >= 3]
+        vocab = sorted(
+            (w for w in literal_words if " " not in w and w.isalpha() and len(w) >= 3),
+            key=lambda w: (-entry_words[w], w),  # risk words first: "c*t" is read as "cut", not "cat"
+        )
         self._normalizer = Normalizer(norm.get("emoji", {}), spelling, fillers, vocab)
 
         self._rules = tuple(rules)
+        self._heads = tuple(heads)
         # Gating: each rule is indexed under the words of its rarest required part, and runs only if
         # every required part has one of its words in the (squeezed) message.
         entry_index: dict[str, set[int]] = {}
@@ -742,6 +1260,18 @@ class Detector:
                 (entry_index if is_entry else context_index).setdefault(word, set()).add(i)
         # weak requirements (any word under three letters) would only slow the gate down
         self._requires = tuple(tuple(q for q in r[1:] if min(map(len, q)) >= 3) for r in anchors)
+        # parts with a short word ("i", "sh", "od") are checked against whole words of the message instead:
+        # as substrings they are everywhere ("sh" in "shift")
+        self._short_requires = tuple(
+            tuple((frozenset(w for w in q if len(w) >= 3), frozenset(w for w in q if len(w) < 3))
+                  for q in r if min(map(len, q)) < 3)
+            for r in anchors
+        )  # fmt: skip
+        # checked against "the message's words plus the long anchors found inside them" (see screen)
+        self._all_requires = tuple(
+            req + tuple(a | b for a, b in short)
+            for req, short in zip(self._requires, self._short_requires, strict=True)
+        )
         # third-person variants also need a person word ("she", "my son") as a whole word in the message
         subject: set[str] = set()
         for name in set(swap.values()):
@@ -751,6 +1281,7 @@ class Detector:
         self._subject = frozenset(subject)
         self._third_rules = frozenset(i for i, r in enumerate(rules) if r.third)
         every = {w for r in anchors if r for w in r[0]} | {w for r in self._requires for q in r for w in q}
+        every |= {w for r in self._short_requires for q, _ in r for w in q}
         self._entry_index = {k: frozenset(v) for k, v in entry_index.items()}
         self._context_index = {k: frozenset(v) for k, v in context_index.items()}
         # a gate hit on "kils" also means its prefixes "kil", "ki" are present
@@ -758,6 +1289,8 @@ class Detector:
         self._ungated = frozenset(ungated)
         self._ungated_context = frozenset(ungated_context)
         self._gate = re.compile(f"(?=({trie_regex(every)}))")
+        # word -> the anchors in it; only ever grows, and a lost race just computes the same value twice
+        self._word_cache: dict[str, tuple[frozenset[str], frozenset[int], frozenset[int]]] = {}
 
     @classmethod
     def load(cls, lexicon_path: str | os.PathLike[str] | None = None) -> Detector:
@@ -782,34 +1315,63 @@ class Detector:
             return _NOTHING
         norm = self._normalizer.normalize(text)
         t = norm.text
-        squeezed = squeeze(t)
-        found = set(self._gate.findall(squeezed))
-        found.discard("")
-        present: set[str] = set()
-        for anchor in found:
-            present |= self._prefixes[anchor]
+        concepts = self._concepts
+        parts = _CSPLIT.split(t)
+        raw_words = set(parts[::2])
+        cache = self._word_cache
+        infos = [cache.get(word) or self._word_info(word) for word in raw_words]
+        # the message's words, squeezed ("kiling"), with the long anchors inside them
+        words: set[str] = set().union(*[info[0] for info in infos])
         hits: list[_Hit] = []
-        wake = self._wake(present, self._entry_index, self._ungated)
-        if self._third_rules.intersection(wake) and self._subject.isdisjoint(_TOKENS.findall(squeezed)):
+        wake = self._wake(self._ungated.union(*[info[1] for info in infos]), words)
+        starts = _word_starts(parts) if wake else []
+        if self._third_rules.intersection(wake) and self._subject.isdisjoint(words):
             wake = [i for i in wake if i not in self._third_rules]
         for idx in wake:
             rule = self._rules[idx]
-            hits.extend(_Hit(rule, m.start(), m.end(), rule.third) for m in rule.rx.finditer(t) if m.end() > m.start())
-        if not hits:
+            hits.extend(_Hit(rule, m.start(), m.end(), rule.third) for m in self._matches(idx, t, starts))
+        # second pass: combinations of concepts ("bought a gun" + "saturday")
+        if not hits and not concepts.may_fire(raw_words, parts[::2]):
             return _NOTHING
+        tagged = concepts.tag(t, parts)
+        concept_hits = concepts.hits(tagged) if tagged.marks else []
+        if not hits and not concept_hits:
+            return _NOTHING
+        extra: dict[int, list[tuple[int, int]]] = {}
+        for crule, mark, support in concept_hits:
+            hits.append(_Hit(self._concept_rules[id(crule)], mark.start, mark.end, False))
+            extra.setdefault(mark.start, []).extend((m.start, m.end) for m in support)
         shields: list[tuple[int, int]] = []
         mods: list[_Hit] = []
-        for idx in self._wake(present, self._context_index, self._ungated_context):
+        if not starts:
+            starts = _word_starts(parts)
+        for idx in self._wake(self._ungated_context.union(*[info[2] for info in infos]), words):
             rule = self._rules[idx]
-            for m in rule.rx.finditer(t):
-                if m.end() == m.start():
-                    continue
+            for m in self._matches(idx, t, starts):
                 if rule.kind == "suppress":
                     shields.append((m.start(), m.end()))
                 else:
                     mods.append(_Hit(rule, m.start(), m.end(), False))
-        hits = [h for h in hits if not self._shielded(h, shields) and not self._negated(h, t)]
-        hits = [_Hit(h.rule, h.start, h.end, True) if not h.third and self._reported(h, t) else h for h in hits]
+        negated: dict[int, bool] = {}  # by start: several matches often start on the same word
+        reported: dict[int, bool] = {}
+        survivors: list[_Hit] = []
+        for h in hits:
+            if self._shielded(h, shields, extra):
+                continue
+            if h.rule.negatable:
+                if h.start not in negated:
+                    negated[h.start] = self._negated(h, t)
+                if negated[h.start]:
+                    continue
+            if concepts.guarded(tagged, h.start, "third_party" if h.third else h.rule.category, h.rule.severity):
+                continue
+            if not h.third:
+                if h.start not in reported:
+                    reported[h.start] = self._reported(h, t)
+                if reported[h.start]:
+                    h = _Hit(h.rule, h.start, h.end, True)
+            survivors.append(h)
+        hits = survivors
         third_spans = [(h.start, h.end) for h in hits if h.third or h.rule.category == "third_party"]
         kept = [
             h
@@ -820,25 +1382,86 @@ class Detector:
         ]
         if not kept:
             return _NOTHING
+        if mods:  # time and means words raise phrase matches (concept rules weigh them themselves)
+            mods = [m for m in mods if any(_near(m, h, t) for h in kept if h.rule.kind != "concept")]
+        for start in {h.start for h in kept if h.rule.kind == "concept"}:
+            kept.extend(_Hit(_SUPPORT, a, b, False) for a, b in extra.get(start, ()))
         return self._verdict(kept, mods, norm)
 
-    def _wake(self, present: set[str], index: Mapping[str, frozenset[int]], always: frozenset[int]) -> list[int]:
-        wake = set(always)
-        for word in present:
-            found = index.get(word)
-            if found:
-                wake |= found
-        requires = self._requires
-        return sorted(i for i in wake if all(not req.isdisjoint(present) for req in requires[i]))
+    def _word_info(self, word: str) -> tuple[frozenset[str], frozenset[int], frozenset[int]]:
+        """What the gate needs to know about one word of a message: the word squeezed ("kills" -> "kils")
+        with the anchors of three letters or more inside it (short ones count only as whole words: "sh"
+        is not in "shift"), and the entry and context rules its anchors wake. Cached per word."""
+        squeezed = squeeze(word)
+        found: set[str] = set()
+        for m in self._gate.finditer(squeezed):
+            anchor = m.group(1)
+            if not anchor:
+                continue
+            if m.start() == 0:
+                found |= self._prefixes[anchor]
+            else:  # inside a run-together word ("killmyself"): short pieces are noise ("sh" in "push")
+                found.update(a for a in self._prefixes[anchor] if len(a) >= 3)
+        entry: set[int] = set()
+        context: set[int] = set()
+        for anchor in found:
+            entry.update(self._entry_index.get(anchor, ()))
+            context.update(self._context_index.get(anchor, ()))
+        got = (frozenset(a for a in found if len(a) >= 3) | {squeezed}, frozenset(entry), frozenset(context))
+        if len(self._word_cache) < _WORD_CACHE_SIZE:  # chat vocabulary is small: this soon covers it
+            self._word_cache[word] = got
+        return got
+
+    def _matches(self, idx: int, t: str, starts: list[int]) -> list[re.Match[str]]:
+        """Non-empty, non-overlapping matches of rule ``idx``, tried only where a word that can begin it
+        starts (every phrase begins at a word boundary): far cheaper than scanning the whole text."""
+        rx = self._rules[idx].rx
+        heads = self._heads[idx]
+        if heads is None:
+            return [m for m in rx.finditer(t) if m.end() > m.start()]
+        out: list[re.Match[str]] = []
+        reach = -1
+        for p in [p for p in starts if t[p] in heads]:
+            if p < reach:
+                continue
+            m = rx.match(t, p)
+            if m is not None and m.end() > m.start():
+                out.append(m)
+                reach = m.end()
+        return out
+
+    def _wake(self, candidates: frozenset[int], words: set[str]) -> list[int]:
+        """The candidate rules whose every required part has one of its words in the message."""
+        requires = self._all_requires
+        out: list[int] = []
+        for i in candidates:
+            for req in requires[i]:
+                if req.isdisjoint(words):
+                    break
+            else:
+                out.append(i)
+        out.sort()
+        return out
 
     @staticmethod
-    def _shielded(hit: _Hit, shields: list[tuple[int, int]]) -> bool:
-        return any(a < hit.end and hit.start < b for a, b in shields)
+    def _shielded(hit: _Hit, shields: list[tuple[int, int]], support: Mapping[int, list[tuple[int, int]]]) -> bool:
+        """A phrase match overlapping an idiom is dropped; a concept match only when the idiom covers its
+        trigger word and nothing that supports it comes after the idiom ("burned myself on the oven
+        rack" is an accident, "... on purpose" is not)."""
+        if hit.rule.kind != "concept":
+            return any(a < hit.end and hit.start < b for a, b in shields)
+        after = max((s for s, _ in support.get(hit.start, ())), default=-1)
+        return any(a <= hit.start and hit.end <= b and after < b for a, b in shields)
 
     def _negated(self, hit: _Hit, t: str) -> bool:
-        if not hit.rule.negatable or self._neg_rx is None:
+        if not hit.rule.negatable:
             return False
         window = t[max(0, hit.start - 80) : hit.start]
+        if self._answer_rx is not None and self._asked_rx is not None and self._asked_rx.search(window):
+            if self._answer_rx.match(t, hit.end, hit.end + 60):
+                return True  # asked about it, answered no
+        if self._neg_rx is None:
+            return False
         m = self._neg_rx.search(window)
         if m is None:
             return False
@@ -860,6 +1483,8 @@ class Detector:
         first_person_intent = False
         third_seen = False
         for h in hits:
+            if h.rule is _SUPPORT:
+                continue
             if h.third:
                 third_seen = True
                 categories.add("third_party")
@@ -867,7 +1492,7 @@ class Detector:
             else:
                 categories.add(h.rule.category)
                 sev = h.rule.severity
-                first_person_intent = first_person_intent or h.rule.category in _INTENT
+                first_person_intent = first_person_intent or (h.rule.category in _INTENT and h.rule.kind != "concept")
             severity = max(severity, sev)
         spans = [(h.start, h.end) for h in hits]
         if mods and (first_person_intent or third_seen):
@@ -894,6 +1519,26 @@ class Detector:
 
 
 __all__ = ["CATEGORIES", "Detector", "LexiconError", "Screening", "Severity"]
+
+
+_BOUNDARY = re.compile(r"[.!?\n]")
+
+
+def _word_starts(parts: list[str]) -> list[int]:
+    """Character offsets of the words of ``_CSPLIT.split(text)``."""
+    offsets = list(itertools.accumulate(map(len, parts), initial=0))
+    return [p for p, w in zip(offsets[::2], parts[::2], strict=False) if w]
+
+
+_WORD_CACHE_SIZE = 200_000
+
+
+def _near(mod: _Hit, hit: _Hit, t: str) -> bool:
+    """A time or means word counts for a phrase in the same sentence, or right next to it."""
+    if mod.start < hit.end and hit.start < mod.end:
+        return True
+    a, b = (hit.end, mod.start) if hit.end <= mod.start else (mod.end, hit.start)
+    return b - a <= 12 or _BOUNDARY.search(t, a, b) is None
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Look-alike letters (after casefolding) folded to their Latin twin.
@@ -67,6 +67,11 @@ _SPACE_RE = re.compile(
     r"[ \t\r\f\v]*(?:\.{2,}|…|—|–|-{2,}|&|\+)[ \t\r\f\v]*|[ \t\r\f\v]{2,}|[\t\r\f\v]|(?<=[a-z])[-_/~](?=[a-z])"
 )
 _SPACE_HINT_RE = re.compile(r"[\t\r\f\v&+…—–\-_/~]|\.\.|  ")
+_SPACE_CHARS = frozenset("\t\r\f\v&+…—–-_/~")
+_LEET_CHARS = frozenset("0123456789$@!|")
+_ASCII_APOSTROPHE_RE = re.compile(r"['`]")
+# spaced-out letters ("k i l l") or a letter three times in a row: when absent, two stages are skipped
+_ODD_RE = re.compile(r"(?<![a-z0-9$@|])[a-z0-9$@|][ .\-_*,+~]{1,3}[a-z0-9$@|](?![a-z0-9$@|])|([a-z])\1\1")
 _WORD_RE = re.compile(r"(?<![a-z0-9])[a-z]+(?![a-z0-9])")
 _SQUEEZE_RE = re.compile(r"(.)\1+")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]|['`]")
@@ -78,26 +83,53 @@ def squeeze(text: str) -> str:
     return _SQUEEZE_RE.sub(r"\1", text)
 
 
+Edit = tuple[int, int, str]
+# the text before a normalization step, and the edits that step made to it
+Step = tuple[str, tuple[Edit, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """Normalized text plus, for each of its characters, the span of the original it came from."""
+    """Normalized text plus, for each of its characters, the span of the original it came from.
+
+    The offset map is built only when asked for (quoting a match): most messages are never quoted, so
+    normalization just records its edits."""
 
     text: str
     original: str
-    starts: list[int] | None  # None means the identity map (text is a plain lowercasing of original)
-    ends: list[int] | None
+    base_starts: list[int] | None  # map after folding characters; None means the identity map
+    base_ends: list[int] | None
+    steps: tuple[Step, ...] = ()
+    _maps_cache: tuple[list[int] | None, list[int] | None] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def starts(self) -> list[int] | None:
+        return self._maps()[0]
+
+    @property
+    def ends(self) -> list[int] | None:
+        return self._maps()[1]
+
+    def _maps(self) -> tuple[list[int] | None, list[int] | None]:
+        if self._maps_cache is not None:
+            return self._maps_cache
+        starts, ends = self.base_starts, self.base_ends
+        for before, edits in self.steps:  # replayed on demand: only quoted messages pay for it
+            _, starts, ends = _apply(before, starts, ends, list(edits))
+        object.__setattr__(self, "_maps_cache", (starts, ends))  # a cache, not a change of value
+        return starts, ends
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``(start, end)`` covering normalized characters ``start..end``."""
+        starts, ends = self._maps()
         if end <= start:
-            return (start, start) if self.starts is None else (self._pos(start), self._pos(start))
-        if self.starts is None or self.ends is None:
+            if starts is None:
+                return start, start
+            pos = starts[start] if start < len(starts) else len(self.original)
+            return pos, pos
+        if starts is None or ends is None:
             return start, end
-        return self.starts[start], self.ends[end - 1]
-
-    def _pos(self, i: int) -> int:
-        assert self.starts is not None
-        return self.starts[i] if i < len(self.starts) else len(self.original)
+        return starts[start], ends[end - 1]
 
     def quote(self, start: int, end: int) -> str:
         """The original text behind normalized characters ``start..end``."""
@@ -105,7 +137,16 @@ class Normalized:
         return self.original[a:b]
 
 
-Edit = tuple[int, int, str]
+def _edit_text(text: str, edits: list[Edit]) -> str:
+    """Apply sorted, non-overlapping edits to the text only."""
+    out: list[str] = []
+    pos = 0
+    for s, e, repl in edits:
+        out.append(text[pos:s])
+        out.append(repl)
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _apply(
@@ -154,13 +195,16 @@ def _map_char(ch: str, emoji: Mapping[str, str]) -> str:
     return "".join(HOMOGLYPHS.get(c, c) for c in folded)
 
 
-def _fold_chars(text: str, emoji: Mapping[str, str]) -> tuple[str, list[int] | None, list[int] | None]:
+_Work = tuple[str, list[int] | None, list[int] | None, tuple[Step, ...]]
+
+
+def _fold_chars(text: str, emoji: Mapping[str, str]) -> _Work:
     if text.isascii():
         low = text.lower()
         if "'" not in low and "`" not in low:
-            return low, None, None
-        edits = [(i, i + 1, "") for i, c in enumerate(low) if c in _APOSTROPHES]
-        return _apply(low, None, None, edits)
+            return low, None, None, ()
+        edits = tuple((m.start(), m.end(), "") for m in _ASCII_APOSTROPHE_RE.finditer(low))
+        return low.replace("'", "").replace("`", ""), None, None, ((low, edits),)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -182,7 +226,7 @@ def _fold_chars(text: str, emoji: Mapping[str, str]) -> tuple[str, list[int] | N
         out.append(text[pos:].lower())
         starts.extend(range(pos, len(text)))
         ends.extend(range(pos + 1, len(text) + 1))
-    return "".join(out), starts, ends
+    return "".join(out), starts, ends, ()
 
 
 def _unspace(m: re.Match[str]) -> Iterable[Edit]:
@@ -204,6 +248,14 @@ def _space_edits(m: re.Match[str]) -> Iterable[Edit]:
         return []
     stripped = found.strip()
     return [(m.start(), m.end(), " and " if stripped in ("&", "+") else " ")]
+
+
+def _delete(m: re.Match[str]) -> Iterable[Edit]:
+    return [(m.start(), m.end(), "")]
+
+
+def _shorten_run(m: re.Match[str]) -> Iterable[Edit]:
+    return [(m.start(), m.end(), m.group(1) * 2)]
 
 
 def _deleet_token(tok: str) -> str:
@@ -232,24 +284,20 @@ def _deleet_token(tok: str) -> str:
     return "".join(chars)
 
 
-def _stage(
-    work: tuple[str, list[int] | None, list[int] | None],
-    rx: re.Pattern[str],
-    fn: Callable[[re.Match[str]], Iterable[Edit]],
-) -> tuple[str, list[int] | None, list[int] | None]:
-    text, starts, ends = work
+def _stage(work: _Work, rx: re.Pattern[str], fn: Callable[[re.Match[str]], Iterable[Edit]]) -> _Work:
+    text, starts, ends, steps = work
     edits: list[Edit] = []
     for m in rx.finditer(text):
         edits.extend(fn(m))
     if not edits:
         return work
-    return _apply(text, starts, ends, edits)
+    return _edit_text(text, edits), starts, ends, (*steps, (text, tuple(edits)))
 
 
 class Normalizer:
     """A configured normalization pipeline (immutable after construction, safe to share)."""
 
-    __slots__ = ("_drop", "_emoji", "_spell_keys", "_spelling", "_vocab")
+    __slots__ = ("_drop", "_emoji", "_filler_heads", "_spell_keys", "_spelling", "_vocab")
 
     def __init__(
         self,
@@ -258,11 +306,15 @@ class Normalizer:
         fillers: Iterable[str] = (),
         vocab: Iterable[str] = (),
     ) -> None:
+        # a starred-out word is read as the first vocabulary word it fits: the caller lists the words it
+        # most wants to catch first ("c*t" is "cut" before "cat"); a set gives alphabetical order
         self._vocab: dict[int, list[str]] = {}
-        for word in sorted(set(vocab)):
+        ordered = sorted(vocab) if isinstance(vocab, set | frozenset) else list(dict.fromkeys(vocab))
+        for word in ordered:
             self._vocab.setdefault(len(word), []).append(word)
         fillers = [f for f in fillers if f.strip()]
         self._drop = filler_regex(fillers) if fillers else None
+        self._filler_heads = frozenset(f.lower().split()[0] for f in fillers)
         self._emoji: dict[str, str] = dict(DEFAULT_EMOJI)
         for key, word in (emoji or {}).items():
             key = "".join(c for c in key if not ("\ufe00" <= c <= "\ufe0f" or c == "\u200d"))
@@ -277,17 +329,28 @@ class Normalizer:
         work = _fold_chars(text, self._emoji)
         if "*" in work[0] and self._vocab:
             work = _stage(work, _CENSOR_RE, self._uncensor)
-        work = _stage(work, _SPACED_RE, _unspace)
-        if _LEET_HINT_RE.search(work[0]):
+        # cheap checks first: most messages need few of the stages below
+        odd = _ODD_RE.search(work[0]) is not None  # spaced-out letters or a run of three
+        if odd:
+            work = _stage(work, _SPACED_RE, _unspace)
+        chars = set(work[0])
+        if not _LEET_CHARS.isdisjoint(chars) and _LEET_HINT_RE.search(work[0]):
+            before = work[0]
             work = _stage(work, _TOKEN_RE, self._leet_edits)
-        work = _stage(work, _RUN_RE, lambda m: [(m.start(), m.end(), m.group(1) * 2)])
-        if _SPACE_HINT_RE.search(work[0]):
+            odd = odd or work[0] != before
+        if odd:
+            work = _stage(work, _RUN_RE, _shorten_run)
+        if (not _SPACE_CHARS.isdisjoint(chars) or ".." in work[0] or "  " in work[0]) and _SPACE_HINT_RE.search(
+            work[0]
+        ):
             work = _stage(work, _SPACE_RE, _space_edits)
-        if self._spell_keys.intersection(_WORD_RE.findall(work[0])):
+        words = set(_WORD_RE.findall(work[0]))
+        if not self._spell_keys.isdisjoint(words):
             work = _stage(work, _WORD_RE, self._spell_edits)
-        if self._drop is not None and self._drop.search(work[0]):
-            work = _stage(work, self._drop, lambda m: [(m.start(), m.end(), "")])
-        return Normalized(work[0], text, work[1], work[2])
+            words = set(_WORD_RE.findall(work[0]))
+        if self._drop is not None and not self._filler_heads.isdisjoint(words):
+            work = _stage(work, self._drop, _delete)
+        return Normalized(work[0], text, work[1], work[2], work[3])
 
     def _uncensor(self, m: re.Match[str]) -> Iterable[Edit]:
         """'h*rt' -> 'hurt': a starred-out word is read as the lexicon word it fits."""
