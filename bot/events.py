@@ -219,30 +219,35 @@ def action_recipient(action: OutboundAction) -> UserRef | None:
 
 _PLAIN = (str, int, float, bool, type(None))
 _PLAIN_TYPES = frozenset(_PLAIN)  # exact types: a StrEnum is a str but must be encoded by value
-_NOT_A_DATACLASS: tuple[str, ...] = ()
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_NO_DEFAULT = object()
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else _NOT_A_DATACLASS
-        _FIELD_NAMES[cls] = names
-    return names
+def _fields_and_defaults(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, default) per field of a dataclass, cached; empty for anything else."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = (tuple((f.name, f.default if f.default is not dataclasses.MISSING else _NO_DEFAULT)
+                       for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ())
+        _FIELDS[cls] = found
+    return found
 
 
 def _encode(value: Any) -> Any:
-    # On the hot path of every enqueue (a tick may queue thousands): field names are cached per class.
+    # On the hot path of every enqueue (a tick may queue thousands): field layouts are cached per class.
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, _PLAIN):
         return value
-    names = _field_names(type(value))
-    if names:
+    fields = _fields_and_defaults(type(value))
+    if fields:
         out: dict[str, Any] = {"_t": type(value).__name__}
-        for name in names:
+        for name, default in fields:
             field_value = getattr(value, name)
-            out[name] = field_value if type(field_value) in _PLAIN_TYPES else _encode(field_value)
+            plain = type(field_value) in _PLAIN_TYPES
+            if field_value is default or (plain and field_value == default):
+                continue  # defaults are left out (and restored on decoding): smaller, faster outbox rows
+            out[name] = field_value if plain else _encode(field_value)
         return out
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]

@@ -33,12 +33,11 @@ def _schedule(row: aiosqlite.Row | tuple[object, ...]) -> CheckinSchedule:
     )
 
 
-def _schedule_params(s: CheckinSchedule, outstanding_id: int | None = None) -> tuple[object, ...]:
+def _schedule_params(s: CheckinSchedule) -> tuple[object, ...]:
     return (s.member_id, s.frequency, ",".join(str(d) for d in s.days), s.local_time, s.timezone, s.quiet_start,
             s.quiet_end, ts(s.paused_until) if s.paused_until else None,
             ts(s.next_checkin_at) if s.next_checkin_at else None, s.missed, int(s.slowed), int(s.share_trend),
-            ts(s.trend_offered_at) if s.trend_offered_at else None,
-            s.outstanding_id if outstanding_id is None else outstanding_id)
+            ts(s.trend_offered_at) if s.trend_offered_at else None, s.outstanding_id)
 
 
 _UPSERT = (
@@ -102,9 +101,12 @@ class Checkins:
             "INSERT INTO checkins (id, member_id, due_at, sent_at) VALUES (?, ?, ?, ?)",
             [(cid, schedule.member_id, ts(due), ts(now)) for cid, (schedule, due) in zip(ids, sent, strict=True)],
         )
+        # Sending changes only the follow-up fields of a schedule.
         await self._db.executemany(
-            _UPSERT,
-            [_schedule_params(schedule, outstanding_id=cid) for cid, (schedule, _) in zip(ids, sent, strict=True)],
+            "UPDATE checkin_schedules SET missed = ?, slowed = ?, next_checkin_at = ?, outstanding_id = ?"
+            " WHERE member_id = ?",
+            [(schedule.missed, int(schedule.slowed), ts(schedule.next_checkin_at) if schedule.next_checkin_at else None,
+              cid, schedule.member_id) for cid, (schedule, _) in zip(ids, sent, strict=True)],
         )
         return ids
 

@@ -10,7 +10,8 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def ts(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError("naive datetime given to the store")
-    return when.astimezone(UTC).strftime(_TS_FORMAT)
+    # Same text as strftime(_TS_FORMAT), several times faster (this is on the hot path of every tick).
+    return when.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_ts(text: str) -> datetime:
