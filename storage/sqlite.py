@@ -46,6 +46,10 @@ def known_migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+def _payload(action: OutboundAction) -> str:
+    return json.dumps(action_to_dict(action), ensure_ascii=False, separators=(",", ":"))
+
+
 class _Outbox:
     """Both sides of the outbox: enqueue inside a transaction, claim and settle from the dispatcher."""
 
@@ -59,23 +63,14 @@ class _Outbox:
     # -- inside a transaction (the caller holds the lock)
 
     async def enqueue(self, key: str, action: OutboundAction, priority: Priority, now: datetime) -> bool:
-        recipient = action_recipient(action)
-        cursor = await self._db.execute(
-            "INSERT INTO outbox (idem_key, priority, kind, payload, recipient, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
-            (
-                key, int(priority), type(action).__name__, json.dumps(action_to_dict(action)),
-                recipient.key if recipient else None, ts(now), ts(now),
-            ),
-        )
-        return cursor.rowcount == 1
+        return await self.enqueue_many([(key, action, priority)], now) == 1
 
     async def enqueue_many(self, items: list[tuple[str, OutboundAction, Priority]], now: datetime) -> int:
         rows = []
         created = ts(now)
         for key, action, priority in items:
             recipient = action_recipient(action)
-            rows.append((key, int(priority), type(action).__name__, json.dumps(action_to_dict(action)),
+            rows.append((key, int(priority), type(action).__name__, _payload(action),
                          recipient.key if recipient else None, created, created))
         before = self._db.total_changes
         await self._db.executemany(

@@ -8,6 +8,7 @@ check-in and a bot that was down sends one catch-up check-in, not a burst.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import replace
@@ -94,6 +95,7 @@ SETTINGS_HELP = ("Change with `/peer checkin daily 09:00`, `/peer checkin weekda
 # ---------------------------------------------------------------- pure decisions
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_hhmm(value: str) -> time | None:
     match = _HHMM.match(value.strip())
     return time(int(match.group(1)), int(match.group(2))) if match else None
@@ -512,9 +514,12 @@ class Checkins:
         return len(due)
 
 
+_MOOD_LABELS = tuple((n, f"{n} · {label}") for n, label in MOODS.items())
+
+
 def checkin_message(checkin_id: int) -> OutboundMessage:
     value = str(checkin_id)
-    moods = [Choice(f"{n} · {label}", "ci.mood", f"{value}:{n}") for n, label in MOODS.items()]
+    moods = [Choice(label, "ci.mood", f"{value}:{n}") for n, label in _MOOD_LABELS]
     return OutboundMessage(CHECKIN_TEXT, (*moods, Choice("Skip today", "ci.skip", value)))
 
 
