@@ -57,10 +57,16 @@ class Dispatcher:
         self.settings = settings
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
+        self._stopping = False
         # Called after an item is dead-lettered, e.g. to get an undeliverable moderator alert to people another way.
         self.on_dead_letter: Callable[[OutboxItem], Awaitable[None]] | None = None
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask `run` to return after the batch in hand (never in the middle of a send)."""
+        self._stopping = True
         self._wake.set()
 
     async def deliver_due(self) -> int:
@@ -82,7 +88,7 @@ class Dispatcher:
     async def run(self, idle_poll_seconds: float = 1.0) -> None:
         """Deliver forever; woken early when something is enqueued."""
         log.info("outbox dispatcher started", extra={"owner": self.owner})
-        while True:
+        while not self._stopping:
             try:
                 claimed = await self.deliver_due()
             except asyncio.CancelledError:
@@ -90,7 +96,7 @@ class Dispatcher:
             except Exception:
                 log.exception("outbox dispatcher pass failed; retrying")
                 claimed = 0
-            if claimed:
+            if claimed or self._stopping:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -174,11 +174,16 @@ async def run_bot(settings: Settings) -> int:
         scheduler.shutdown()
         for platform in platforms.values():
             await platform.stop()
-        with contextlib.suppress(TimeoutError):
+        # Let the dispatcher finish the batch in hand, then deliver what is left before leaving.
+        app.dispatcher.stop()
+        try:
+            await asyncio.wait_for(dispatcher_task, timeout=10)
             await asyncio.wait_for(app.dispatcher.drain(), timeout=10)
-        dispatcher_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await dispatcher_task
+        except TimeoutError:
+            log.warning("shutdown: undelivered messages stay in the outbox for the next start")
+            dispatcher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher_task
         await store.close()
     log.info("peerbot stopped")
     return 0

@@ -121,3 +121,13 @@ def test_version_and_help() -> None:
     for command in ("run", "demo", "scan", "check-config"):
         result = peerbot(command, "--help")
         assert result.returncode == 0 and "usage: peerbot" in result.stdout
+
+
+def test_run_with_the_console_serves_and_delivers_everything_before_it_stops(tmp_path: Path) -> None:
+    """`peerbot run` on its built-in defaults: console adapter, SQLite peerbot.db, the real dispatcher loop."""
+    result = peerbot("run", stdin="alice> i want to end my life\nbob> /peer help\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "peerbot → @alice" in result.stdout and "peerbot → #moderators" in result.stdout
+    assert "peerbot → @bob" in result.stdout
+    assert (tmp_path / "peerbot.db").is_file()
+    assert "end my life" not in result.stderr  # logs carry ids, never what people wrote
