@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -155,6 +156,8 @@ class ConsolePlatform:
     _keys: dict[str, MessageRef] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
     _event_seq: int = 0
+    # Event ids must be unique across restarts (the core remembers them to skip redeliveries).
+    _session: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     # -- the port
 
@@ -230,7 +233,7 @@ class ConsolePlatform:
         self._event_seq += 1
         user = self.user(line.member)
         now = self.clock.now()
-        event_id = f"ev{self._event_seq}"
+        event_id = f"ev-{self._session}-{self._event_seq}"
         if isinstance(line, Press):
             found = self.find_choice(line.member, line.label)
             if found is None:

@@ -72,7 +72,7 @@ class App:
             if ctx.actions:
                 await tx.outbox.enqueue_many([(e.key, e.action, e.priority) for e in ctx.actions], now)
         if ctx.actions:
-            self.dispatcher.wake()
+            self.dispatcher.wake(urgent=any(e.priority <= Priority.ALERT for e in ctx.actions))
 
     # -- the flow of one inbound event
 

@@ -28,7 +28,7 @@ from bot.events import (
     action_platform,
 )
 from bot.ports import ChatPlatform, Clock, PermanentSendError, SendError, TransientSendError
-from bot.store import OutboxItem, Store
+from bot.store import OutboxItem, Priority, Store
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,15 @@ class Dispatcher:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._stopping = False
+        self._urgent = False
         # Called after an item is dead-lettered, e.g. to get an undeliverable moderator alert to people another way.
         self.on_dead_letter: Callable[[OutboxItem], Awaitable[None]] | None = None
 
-    def wake(self) -> None:
+    def wake(self, urgent: bool = False) -> None:
+        """Something was queued; `urgent` (a crisis reply or an alert) makes the batch in hand stop after its
+        current send, so the urgent message goes next instead of waiting behind the rest of the batch."""
+        if urgent:
+            self._urgent = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -74,7 +79,11 @@ class Dispatcher:
         now = self.clock.now()
         items = await self.store.outbox.claim_due(now, self.settings.batch_size, self.owner,
                                                   self.settings.lease_seconds)
-        for item in items:
+        self._urgent = False
+        for index, item in enumerate(items):
+            if self._urgent and item.priority > Priority.ALERT:
+                await self.store.outbox.release([i.id for i in items[index:]], self.owner)
+                return index
             await self._deliver(item)
         return len(items)
 

@@ -34,7 +34,10 @@ class PermanentSendError(SendError):
 
 @runtime_checkable
 class ChatPlatform(Protocol):
-    """One chat platform. `capabilities` names optional features, e.g. {"ephemeral", "threads", "buttons"}."""
+    """One chat platform. `capabilities` names optional features, e.g. {"ephemeral", "threads", "buttons"}.
+
+    Events passed to the sink carry an `event_id` unique for all time on that platform and workspace (the
+    platform's own id, or one that stays unique across restarts): the core skips ids it has seen before."""
 
     platform: str
     capabilities: frozenset[str]

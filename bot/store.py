@@ -107,7 +107,7 @@ class Escalation:
     next_repage_at: datetime | None
     breached: bool
     alert_key: str | None
-    held_action: OutboundAction | None
+    held: tuple[tuple[str, OutboundAction], ...]  # (outbox key, action) of posts held for a moderator's decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,11 @@ class EscalationRepo(Protocol):
         """The earliest re-page time of any open case."""
         ...
 
-    async def hold(self, escalation_id: int, action: OutboundAction | None) -> None: ...
+    async def hold(self, escalation_id: int, key: str, action: OutboundAction) -> None:
+        """Add a post to the ones held in this case until a moderator publishes or discards them."""
+        ...
+
+    async def clear_held(self, escalation_id: int) -> None: ...
 
     async def audit(self, escalation_id: int, action: str, actor: str, now: datetime,
                     detail: str | None = None) -> None: ...
@@ -401,6 +405,10 @@ class OutboxQueue(Protocol):
     async def mark_retry(self, item_id: int, owner: str, error: str, next_attempt_at: datetime) -> None: ...
 
     async def mark_dead(self, item_id: int, owner: str, error: str, now: datetime) -> None: ...
+
+    async def release(self, item_ids: list[int], owner: str) -> None:
+        """Give back claimed items not attempted (so more urgent ones can go first); attempts are not counted."""
+        ...
 
     async def next_due_at(self) -> datetime | None: ...
 

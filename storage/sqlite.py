@@ -144,6 +144,15 @@ class _Outbox:
             (error[:500], ts(now), item_id, owner),
         )
 
+    async def release(self, item_ids: list[int], owner: str) -> None:
+        if not item_ids:
+            return
+        async with self._store.write() as db:
+            await db.executemany(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
+                " WHERE id = ? AND lease_owner = ?", [(item_id, owner) for item_id in item_ids],
+            )
+
     async def next_due_at(self) -> datetime | None:
         async with self._store.read() as db, db.execute(
             "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END)"

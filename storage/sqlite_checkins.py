@@ -93,9 +93,12 @@ class Checkins:
     async def record_sent(self, sent: list[tuple[CheckinSchedule, datetime]], now: datetime) -> list[int]:
         if not sent:
             return []
-        async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM checkins") as cursor:
+        async with self._db.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'checkins'), 0),"
+            " COALESCE((SELECT MAX(id) FROM checkins), 0))"
+        ) as cursor:
             row = await cursor.fetchone()
-        first = (int(row[0]) if row else 0) + 1  # we hold the write lock: these ids are ours
+        first = (int(row[0]) if row else 0) + 1  # we hold the write lock: these ids are ours, and never reused
         ids = list(range(first, first + len(sent)))
         await self._db.executemany(
             "INSERT INTO checkins (id, member_id, due_at, sent_at) VALUES (?, ?, ?, ?)",

@@ -134,7 +134,8 @@ class Members:
             await self._db.execute("UPDATE outbox SET recipient = NULL, payload = NULL WHERE recipient = ?", (key,))
             await self._db.execute("DELETE FROM outreach WHERE subject_key = ?", (key,))
             await self._db.execute(
-                "UPDATE escalations SET subject_key = NULL, subject_label = ?, excerpt = NULL WHERE subject_key = ?",
+                "UPDATE escalations SET subject_key = NULL, subject_label = ?, excerpt = NULL, held_action = NULL"
+                " WHERE subject_key = ?",
                 (FORGOTTEN_LABEL, key),
             )
         if member is not None:
@@ -226,8 +227,9 @@ class RetentionPurge:
             "post_texts": await self._run(
                 "UPDATE group_posts SET text = NULL WHERE created_at < ? AND text IS NOT NULL", (cutoff,)),
             "case_details": await self._run(
-                "UPDATE escalations SET excerpt = NULL, subject_key = NULL WHERE state = 'resolved'"
-                " AND resolved_at < ? AND (excerpt IS NOT NULL OR subject_key IS NOT NULL)", (cutoff,)),
+                "UPDATE escalations SET excerpt = NULL, subject_key = NULL, held_action = NULL WHERE state = 'resolved'"
+                " AND resolved_at < ? AND (excerpt IS NOT NULL OR subject_key IS NOT NULL OR held_action IS NOT NULL)",
+                (cutoff,)),
             "direct_messages": await self._run(
                 "DELETE FROM outbox WHERE (status IN ('cancelled', 'dead') OR (status = 'delivered' AND kind IN"
                 " ('SendDirect', 'SendEphemeral'))) AND finished_at < ?", (cutoff,)),

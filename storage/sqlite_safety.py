@@ -35,7 +35,7 @@ def _escalation(row: aiosqlite.Row | tuple[object, ...]) -> Escalation:
         resolved_by=None if resolved_by is None else str(resolved_by), repage_count=int(str(repages)),
         next_repage_at=opt_ts(next_repage), breached=bool(breached),
         alert_key=None if alert_key is None else str(alert_key),
-        held_action=action_from_dict(json.loads(str(held))) if held else None,
+        held=tuple((str(key), action_from_dict(action)) for key, action in json.loads(str(held))) if held else (),
     )
 
 
@@ -117,9 +117,13 @@ class Escalations:
             row = await cursor.fetchone()
         return opt_ts(row[0]) if row else None
 
-    async def hold(self, escalation_id: int, action: OutboundAction | None) -> None:
-        payload = json.dumps(action_to_dict(action)) if action is not None else None
-        await self._db.execute("UPDATE escalations SET held_action = ? WHERE id = ?", (payload, escalation_id))
+    async def hold(self, escalation_id: int, key: str, action: OutboundAction) -> None:
+        case = await self.get(escalation_id)
+        held = [[k, action_to_dict(a)] for k, a in (case.held if case else ())] + [[key, action_to_dict(action)]]
+        await self._db.execute("UPDATE escalations SET held_action = ? WHERE id = ?", (json.dumps(held), escalation_id))
+
+    async def clear_held(self, escalation_id: int) -> None:
+        await self._db.execute("UPDATE escalations SET held_action = NULL WHERE id = ?", (escalation_id,))
 
     async def audit(self, escalation_id: int, action: str, actor: str, now: datetime,
                     detail: str | None = None) -> None:

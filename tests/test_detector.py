@@ -14,12 +14,15 @@ from bot.safety.detector import CATEGORIES, Detector, LexiconError, Screening, S
 DATA = Path(__file__).parent / "data"
 # the original corpus plus fresh sets written later to measure generalization (since tuned on, so they are
 # training data now: measure generalization on a new, unseen set). screening_concepts.tsv holds implicit
-# wordings and tricky negatives written while building the concept layer.
+# wordings and tricky negatives written while building the concept layer; screening_heldout1/2.tsv were
+# independently written blind sets, tuned on afterwards.
 CORPORA = (
     DATA / "screening_corpus.tsv",
     DATA / "screening_fresh.tsv",
     DATA / "screening_fresh2.tsv",
     DATA / "screening_concepts.tsv",
+    DATA / "screening_heldout1.tsv",
+    DATA / "screening_heldout2.tsv",
 )
 
 
@@ -28,16 +31,19 @@ def detector() -> Detector:
     return Detector.load()
 
 
-def _corpus() -> list[tuple[str, str, str]]:
+def _rows(corpus: Path) -> list[tuple[str, str, str]]:
     rows = []
-    for corpus in CORPORA:
-        for n, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), 1):
-            label, category, text = line.split("\t")
-            assert label in ("pos", "neg"), f"{corpus.name} line {n}: bad label {label!r}"
-            if label == "pos":
-                assert category in CATEGORIES, f"{corpus.name} line {n}: bad category {category!r}"
-            rows.append((label, category, text))
+    for n, line in enumerate(corpus.read_text(encoding="utf-8").splitlines(), 1):
+        label, category, text = line.split("\t")
+        assert label in ("pos", "neg"), f"{corpus.name} line {n}: bad label {label!r}"
+        if label == "pos":
+            assert category in CATEGORIES, f"{corpus.name} line {n}: bad category {category!r}"
+        rows.append((label, category, text))
     return rows
+
+
+def _corpus() -> list[tuple[str, str, str]]:
+    return [row for corpus in CORPORA for row in _rows(corpus)]
 
 
 def test_corpus_is_big_and_varied() -> None:
@@ -48,8 +54,10 @@ def test_corpus_is_big_and_varied() -> None:
     assert all(kinds[("neg", k)] >= 15 for k in ("idiom", "negation", "about_topic", "benign"))
 
 
-def test_corpus_recall_and_false_alarms(detector: Detector) -> None:
-    rows = _corpus()
+@pytest.mark.parametrize("corpus", CORPORA, ids=lambda p: p.stem)
+def test_corpus_recall_and_false_alarms(detector: Detector, corpus: Path) -> None:
+    """Every labelled set on its own must keep recall >= 0.97 and false alarms <= 0.08."""
+    rows = _rows(corpus)
     found: Counter[str] = Counter()
     total: Counter[str] = Counter()
     missed: list[str] = []
@@ -70,10 +78,12 @@ def test_corpus_recall_and_false_alarms(detector: Detector) -> None:
     positives = sum(total.values())
     recall = (positives - len(missed)) / positives
     false_alarm_rate = len(alarms) / negatives
-    print(f"\nscreening corpus: {positives} positives, {negatives} negatives")
+    print(f"\n{corpus.name}: {positives} positives, {negatives} negatives")
     print(f"recall {recall:.3f}   false-alarm rate {false_alarm_rate:.3f}")
     for category in CATEGORIES:
-        print(f"  {category:<18} recall {found[category] / total[category]:.3f}  ({found[category]}/{total[category]})")
+        if total[category]:
+            share = f"{found[category]}/{total[category]}"
+            print(f"  {category:<18} recall {found[category] / total[category]:.3f}  ({share})")
     for line in missed:
         print(f"  MISSED  {line}")
     for line in alarms:
@@ -238,7 +248,7 @@ def test_severity_labels_and_parse() -> None:
 
 
 def test_builtin_version(detector: Detector) -> None:
-    assert detector.version == "builtin-1"
+    assert detector.version == "builtin-2"
 
 
 def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
@@ -249,7 +259,7 @@ def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     extended = Detector.load(custom)
-    assert extended.version == "builtin-1+custom-3"
+    assert extended.version == "builtin-2+custom-3"
     assert extended.screen("honestly feeling purple again").severity == Severity.HIGH
     assert extended.screen("I want to die").escalate  # the built-in lexicon is still there
     assert not Detector.load().screen("feeling purple again").escalate
@@ -405,3 +415,48 @@ def test_malformed_concepts_name_the_entry(tmp_path: Path, body: str, fragment: 
     with pytest.raises(LexiconError) as info:
         Detector.load(bad)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("hypo 2.4, had juice, 2.2 now. still dropping and shaking", "overdose_medical"),
+        ("ketones 3.1 and ive been vomiting all morning, breathing feels deep", "overdose_medical"),
+        ("i have 30 units of novorapid and the house to myself tonight", "plan_means"),
+        ("sat in the car thinking how easy it would be to not go home", "suicidal_ideation"),
+        ("been restricting my insulin to lose weight again", "self_harm"),
+        ("i keep having this urge to hold a pillow over his face", "harm_to_others"),
+        ("my mate posted a bunch of pills with the caption tonight and wont pick up", "third_party"),
+        ("final update from me. im at peace with my decision", "goodbye_finality"),
+    ],
+)
+def test_broadened_concepts(detector: Detector, text: str, category: str) -> None:
+    result = detector.screen(text)
+    assert result.escalate, text
+    assert category in result.categories, result
+
+
+def test_decimal_glucose_is_one_number_not_a_sentence_break(detector: Detector) -> None:
+    assert detector.screen("pump says 1.9 and im so confused and sweaty").escalate
+    assert not detector.screen("Hypo this morning, 3.5, had some juice, back to 5.8 in 15 minutes.").escalate
+    assert not detector.screen("my A1c came back at 6.8!").escalate
+
+
+def test_not_joking_voids_banter_markers(detector: Detector) -> None:
+    assert not detector.screen("lol i could kill my brother, he ate my leftovers").escalate
+    assert detector.screen("thinking about ending it again lol jk. not jk").escalate
+    assert detector.screen('she texted "going to end it this weekend" then said jk. she never jokes like that').escalate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Signing off for the night, early start tomorrow. Gn everyone",
+        "bye guys!!! off to camp for the week, no signal",
+        "i relapsed on sugar lol, ate a whole box of donuts",
+        "pharmacist said too much tylenol can hurt your liver",
+        "went up to 14 units of lantus at night, endo thinks my numbers will come down",
+    ],
+)
+def test_broadened_guards(detector: Detector, text: str) -> None:
+    assert not detector.screen(text).escalate, detector.screen(text)

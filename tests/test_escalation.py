@@ -138,7 +138,8 @@ async def test_a_restart_in_the_middle_resumes_the_repaging(tmp_path: Path) -> N
 async def test_repeated_alarming_messages_join_the_open_case_instead_of_flooding() -> None:
     async with Box() as box:
         await box.play(CRISIS, "alice> nobody would miss me", "alice> i want to die")
-        assert len(box.to("#moderators")) == 1
+        assert len({d.ref for d in box.to("#moderators")}) == 1  # one alert, updated in place
+        assert "Messages in this case: 3" in box.texts("#moderators")[-1]
         assert len(box.to("alice")) == 3  # each message still gets a way to a human
         case, _ = await box.case()
         assert case.message_count == 3
@@ -148,8 +149,18 @@ async def test_a_further_message_that_raises_severity_alerts_again() -> None:
     async with Box() as box:
         await box.play("alice> sometimes I wish I could just disappear forever",
                        "alice> I've got the rope ready and I'm doing it tonight")
+        alerts = list({d.ref: d for d in box.to("#moderators")}.values())
+        assert len(alerts) == 2 and "(IMMINENT): a further message" in alerts[1].text
+        assert alerts[1].text.startswith("@moderators")
+
+
+async def test_a_message_joining_a_breached_case_pages_again() -> None:
+    async with Box(make_settings(max_repages=1)) as box:
+        await box.play(CRISIS, "~ 11m")
+        assert "BREACH" in box.texts("#moderators")[-1]
+        await box.play("alice> i still want to die", "~ 6m")
         texts = box.texts("#moderators")
-        assert len(texts) == 2 and "is now IMMINENT" in texts[1] and texts[1].startswith("@moderators")
+        assert "a further message" in texts[-2] and texts[-1].startswith("@moderators ⏰ Re-page 1/1")
 
 
 async def test_after_the_window_a_new_message_opens_a_new_case() -> None:
@@ -235,3 +246,12 @@ async def test_an_alert_the_moderator_channel_refuses_goes_to_the_oncall_moderat
         (rescued,) = box.to("mod")
         assert "could not receive this alert" in rescued.text and "Safety alert #1" in rescued.text
         assert [c.label for c in rescued.choices] == ["Acknowledge", "Resolve", "Reach out"]
+
+
+async def test_after_a_restart_new_messages_are_never_mistaken_for_redeliveries(tmp_path: Path) -> None:
+    db = tmp_path / "kept.db"
+    async with Box(db=db) as first:
+        await first.play("alice> hello", "bob> hi there")
+    async with Box(db=db, start=START + timedelta(hours=1)) as second:
+        await second.play("carol> I want to kill myself tonight")
+        assert second.to("carol") and second.to("#moderators")

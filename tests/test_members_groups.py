@@ -296,3 +296,22 @@ async def test_retention_purges_old_texts_and_resolved_case_details(tmp_path: Pa
         assert rows(db, "SELECT text FROM group_posts") == [(None,)]
         assert rows(db, "SELECT excerpt, subject_key, state FROM escalations") == [(None, None, "resolved")]
         assert rows(db, "SELECT COUNT(*) FROM escalation_audit") != [(0,)]  # the audit trail remains
+
+
+async def test_two_held_posts_in_one_case_are_both_published_by_the_moderator() -> None:
+    async with Box() as box:
+        await box.play(*join("alice"), "alice> /peer post diabetes i want to die", "alice> /peer post chronic-pain "
+                       "nobody would miss me if i was gone", "mod> [Publish post]")
+        assert len(box.to("#diabetes")) == 1 and len(box.to("#chronic-pain")) == 1
+        assert "(2) were published" in box.texts("#moderators")[-1] or any(
+            "(2) were published" in t for t in box.texts("#moderators"))
+
+
+async def test_forgetting_discards_posts_held_for_moderators(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    async with Box(db=db) as box:
+        await box.play(*join("bob"), "bob> /peer post diabetes I want to kill myself", "bob> /peer forget",
+                       "bob> [Delete everything]", "mod> /peer mod publish 1")
+        assert box.to("#diabetes") == []
+        assert "has no held post" in box.texts("mod")[-1]
+    assert rows(db, "SELECT held_action FROM escalations") == [(None,)]

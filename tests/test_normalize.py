@@ -129,3 +129,11 @@ def test_identity_map_for_plain_text() -> None:
     result = normalize("Hello There")
     assert result.text == "hello there"
     assert result.quote(6, 11) == "There"
+
+
+def test_od_apostrophe_d_is_not_odd() -> None:
+    for text in ("OD'd last night", "i od’d 💊"):
+        norm = normalize(text)
+        assert "oded" in norm.text
+        assert norm.quote(0, len(norm.text)) == text
+    assert normalize("that's odd").text == "thats odd"

@@ -168,3 +168,26 @@ async def test_pending_messages_to_a_person_can_be_cancelled(store: SQLiteStore,
     platform = UnreliablePlatform(clock)
     await Dispatcher(store, {"console": platform}, clock, SETTINGS).drain()
     assert platform.sent == []
+
+
+async def test_a_crisis_reply_queued_during_a_batch_goes_before_the_rest_of_it(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    for n in range(5):
+        await enqueue(store, clock, f"checkin:{n}", f"check-in {n}", Priority.BULK)
+    platform = UnreliablePlatform(clock)
+    dispatcher = Dispatcher(store, {"console": platform}, clock, OutboxSettings(batch_size=50))
+    original_send = platform.send
+
+    async def send_and_meanwhile_a_crisis_arrives(*args: object, **kwargs: object) -> object:
+        ref = await original_send(*args, **kwargs)  # type: ignore[arg-type]
+        if len(platform.sent) == 1:
+            await enqueue(store, clock, "crisis", "crisis reply", Priority.CRISIS)
+            dispatcher.wake(urgent=True)
+        return ref
+
+    platform.send = send_and_meanwhile_a_crisis_arrives  # type: ignore[method-assign]
+    await dispatcher.drain()
+    texts = [text for _, _, text in platform.sent]
+    assert texts[:2] == ["check-in 0", "crisis reply"] and len(texts) == 6
+    assert all(i.attempts == 1 for i in await store.outbox.items(OutboxStatus.DELIVERED))

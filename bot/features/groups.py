@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -141,15 +142,18 @@ class Groups:
         message = OutboundMessage(published_text(member.pseudonym, public_id, text, reply=parent is not None),
                                   (Choice("Reply", "grp.reply", public_id if parent is None else parent.public_id),))
         action = PostToChannel(channel, message, thread_of_key=parent.outbox_key if parent else None)
-        held = ctx.held and self.app.safety is not None
-        key = f"post:{public_id}" if not held else f"esc:{ctx.escalation_id}:publish"
+        key = f"post:{public_id}:{uuid.uuid4().hex[:12]}"  # never reused, even after a forget frees the id
         await ctx.tx.posts.add(NewGroupPost(
             public_id=public_id, member_id=member.id, pseudonym=member.pseudonym, topic=group,
             platform=channel.platform, workspace=channel.workspace, channel_id=channel.channel_id,
             parent_id=parent.id if parent else None, outbox_key=key,
             text=text if self.settings.keep_text else None,
         ), ctx.now)
-        if held and self.app.safety is not None and await self.app.safety.hold(ctx, action):
+        if ctx.held:
+            # Crisis language: never published without a moderator. If no case could hold it (screening and
+            # escalation both failed), it is not published at all; the moderators were alerted regardless.
+            if self.app.safety is None or not await self.app.safety.hold(ctx, key, action):
+                log.error("a held post had no case to wait in; not published", extra={"post": public_id})
             ctx.reply("Your post hasn't been published yet: a moderator will read it first. You're not in "
                       "trouble; we want to make sure you're okay.")
             return

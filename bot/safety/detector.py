@@ -231,6 +231,16 @@ _STOP = frozenset(
     "i im me my a an the to of and or in on at it is be am are was so just you your he she they his her "
     "their him them we us our not no do dont for with".split()
 )
+# everyday chat words (squeezed): a rule is better indexed under a part without them, so that ordinary
+# messages wake few rules (only the choice of index changes: every part of a rule is still required)
+_COMMON = frozenset(
+    "this that these those about had has have having ive been was were what when where who why how its thats "
+    "there here want wanted need needed like get got getting can cant could would wil wont shoud know think "
+    "thinking make made time day days night today going go back again anyone someone everyone feel feling "
+    "take took taken much many some any more most all out from into over after before still even one two "
+    "work shift home thing things realy ok okay good bad new last first next way did doing done say said "
+    "tel told see saw look also because but then than if as by up down off".split()
+)
 
 
 class _Compiler:
@@ -382,7 +392,14 @@ class _Compiler:
     def requirements(self, seq: _Seq) -> list[frozenset[str]]:
         """For each required part of the phrase, the squeezed words of which one must occur."""
         out = [a for a in map(self._node_anchors, seq) if a is not None]
-        out.sort(key=lambda a: (not any(w in _STOP or len(w) < 3 for w in a), min(len(w) for w in a), -len(a)))
+        out.sort(
+            key=lambda a: (
+                not any(w in _STOP or len(w) < 3 for w in a),
+                not any(w in _COMMON for w in a),
+                min(len(w) for w in a),
+                -len(a),
+            )
+        )
         return out[::-1]  # best (rarest-looking) first
 
     def anchors(self, seq: _Seq) -> frozenset[str] | None:
@@ -471,6 +488,24 @@ def _third_person(seq: _Seq, swap: Mapping[str, str]) -> _Seq | None:
 # combinations of concepts near each other. Everything is plain dict lookups over word tokens.
 
 _CSPLIT = re.compile(r"([^a-z0-9]+)")
+_DIGIT_RX = re.compile(r"[0-9]")
+
+
+def _numbers(toks: list[str], seps: list[str]) -> Iterable[tuple[int, float, bool]]:
+    """The numbers among the words: (k, value, decimal) for a number starting at word k; a decimal is
+    written "2.4" (a point between two runs of digits, the second one or two long) and spans two words."""
+    n = len(toks)
+    skip = -1
+    for k, tok in enumerate(toks):
+        if k == skip or not tok.isdigit():
+            continue
+        if k + 1 < n and seps[k] == "." and toks[k + 1].isdigit() and len(toks[k + 1]) <= 2:
+            skip = k + 1
+            yield k, float(f"{tok}.{toks[k + 1]}"), True
+        else:
+            yield k, float(tok), False
+
+
 _SENTENCE_RX = re.compile(r"[.!?\n]")
 _BREAK_RX = re.compile(r"[.!?\n,;:()\"]")
 _VOWELS = frozenset("aeiou")
@@ -573,15 +608,15 @@ _CONCEPT_RULE_KEYS = {"id", "category", "severity", "trigger", "subject", "with"
                       "scope", "unless", "negatable", "note"}  # fmt: skip
 _GUARD_KEYS = {"id", "concepts", "scope", "unless", "categories", "below", "note"}
 _CONCEPT_KEYS = {"words", "inflect", "note"}
-_NUMBER_KEYS = {"concept", "min", "max", "note"}
+_NUMBER_KEYS = {"concept", "min", "max", "decimal", "note"}
 
 
 class _Concepts:
     """Compiled concept lists, rules and guards (immutable after construction)."""
 
-    __slots__ = ("breakers", "guards", "negators", "neutral", "numbers", "others", "phrases",
-                 "rules", "rules_by_trigger", "selves", "trigger_heads", "trigger_numbers", "trigger_pairs", "vocab",
-                 "words")  # fmt: skip
+    __slots__ = ("breakers", "guard_concepts", "guards", "jokes", "negators", "neutral", "numbers", "others", "phrases",
+                 "rules", "rules_by_trigger", "selves", "serious", "trigger_heads", "trigger_numbers", "trigger_pairs",
+                 "vocab", "words")  # fmt: skip
 
     def __init__(self, lex: _Lexicon, compiler: _Compiler) -> None:
         self.words: dict[str, frozenset[str]] = {}
@@ -597,19 +632,26 @@ class _Concepts:
                         self._add(words, name, inflect)
                 except _PatternError as exc:
                     raise LexiconError(f"{label}: word {phrase!r}: {exc}") from None
-        self.numbers: list[tuple[str, float, float]] = []
+        # (concept, min, max, decimal): with decimal = true only numbers written with a point ("2.4") count
+        self.numbers: list[tuple[str, float, float, bool]] = []
         for item in lex.concept_numbers:
             label = lex.origin.get(id(item), "[[concept_number]]")
             lo, hi = item.get("min", float("-inf")), item.get("max", float("inf"))
             if not isinstance(item.get("concept"), str) or not all(isinstance(v, int | float) for v in (lo, hi)):
                 raise LexiconError(f"{label}: needs 'concept' (a name) and numbers 'min' / 'max'")
-            self.numbers.append((item["concept"], float(lo), float(hi)))
+            decimal = item.get("decimal", False)
+            if not isinstance(decimal, bool):
+                raise LexiconError(f"{label}: 'decimal' must be true or false")
+            self.numbers.append((item["concept"], float(lo), float(hi), decimal))
         sub = lex.concept_subjects
         self.selves = frozenset(sub.get("self", []))
         self.others = frozenset(sub.get("other", []))
         self.negators = frozenset(sub.get("negation", []))
         self.breakers = frozenset(sub.get("clause_break", []))
         self.neutral = frozenset(sub.get("neutral", []))
+        # "not jk", "she never jokes": a SERIOUS word anywhere in the message voids the banter markers
+        self.serious = frozenset(sub.get("serious", []))
+        self.jokes = frozenset(sub.get("joke", []))
         self.words = {k: frozenset(v) for k, v in self.words.items()}
         self.vocab = frozenset(self.words) | frozenset(self.phrases)  # words that can start a concept entry
         self.rules: list[_ConceptRule] = []
@@ -638,7 +680,7 @@ class _Concepts:
                 pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
         self.trigger_heads = frozenset(heads)
         self.trigger_pairs = frozenset(pairs)
-        self.trigger_numbers = tuple((lo, hi) for name, lo, hi in self.numbers if name in triggers)
+        self.trigger_numbers = tuple((lo, hi, dec) for name, lo, hi, dec in self.numbers if name in triggers)
         self.guards: list[_Guard] = []
         for item in lex.concept_guards:
             label = lex.origin.get(id(item), "[[concept_guard]]")
@@ -655,6 +697,7 @@ class _Concepts:
             self.guards.append(_Guard(item["id"], frozenset(_str_list(item.get("concepts", []), f"{label}: concepts")),
                                       scope, frozenset(_str_list(item.get("unless", []), f"{label}: unless")),
                                       cats, below))  # fmt: skip
+        self.guard_concepts = frozenset(c for g in self.guards for c in g.concepts)
 
     def _add(self, words: tuple[str, ...], concept: str, inflect: bool) -> None:
         head = words[0]
@@ -699,7 +742,7 @@ class _Concepts:
 
     def check(self, lex: _Lexicon) -> None:
         """Every concept a rule, guard or subject list names must be defined somewhere."""
-        known = set(lex.concepts) | {n for n, _, _ in self.numbers}
+        known = set(lex.concepts) | {n for n, *_ in self.numbers}
         for rule in self.rules:
             used = set(rule.trigger) | rule.unless | {c for _, g in rule.needs for c in g}
             missing = sorted(used - known)
@@ -709,19 +752,26 @@ class _Concepts:
             missing = sorted((guard.concepts | guard.unless) - known)
             if missing:
                 raise LexiconError(f"[[concept_guard]] {guard.ident!r}: unknown concept {missing[0]!r}")
-        for key in ("self", "other", "negation", "neutral"):
+        for key in ("self", "other", "negation", "neutral", "serious", "joke"):
             missing = sorted(set(lex.concept_subjects.get(key, [])) - known)
             if missing:
                 raise LexiconError(f"[concept_roles] {key}: unknown concept {missing[0]!r}")
 
-    def may_fire(self, words: set[str], toks: list[str]) -> bool:
-        """Could any rule fire? False when no word or pair of words can start a trigger: most chat."""
+    def may_fire(self, words: set[str], parts: list[str], text: str = "") -> bool:
+        """Could any rule fire? False when no word or pair of words can start a trigger: most chat.
+        ``text`` (the words and separators joined) lets numbers be skipped at once when it has no digit."""
         if not self.trigger_heads.isdisjoint(words):
             return True
-        if self.trigger_numbers:
+        toks = parts[::2]
+        if self.trigger_numbers and _DIGIT_RX.search(text or "".join(parts)) is not None:
+            whole = [(lo, hi) for lo, hi, dec in self.trigger_numbers if not dec]
             for w in words:
-                if w.isdigit() and any(lo <= float(w) <= hi for lo, hi in self.trigger_numbers):
+                if w.isdigit() and any(lo <= float(w) <= hi for lo, hi in whole):
                     return True
+            if len(whole) < len(self.trigger_numbers) and "." in (text or "".join(parts)):
+                for _, value, decimal in _numbers(toks, parts[1::2]):
+                    if decimal and any(lo <= value <= hi for lo, hi, _ in self.trigger_numbers):
+                        return True
         pairs = self.trigger_pairs
         if not pairs.isdisjoint(itertools.pairwise(toks)):
             return True
@@ -739,18 +789,32 @@ class _Concepts:
         offsets = list(itertools.accumulate(map(len, parts), initial=0))
         starts = offsets[0::2]
         # word k is followed by seps[k]: a sentence or clause break there starts a new one at word k + 1
-        sentence_breaks = [k + 1 for k, sep in enumerate(seps) if sep != " " and _SENTENCE_RX.search(sep)]
-        clause_breaks = sorted(
-            [k + 1 for k, sep in enumerate(seps) if sep != " " and _BREAK_RX.search(sep)]
-            + [k for k, tok in enumerate(toks) if tok in self.breakers]
-        )
+        # (the point of a decimal number, "2.4", is neither)
+        values: dict[int, tuple[float, bool]] = {}
+        if self.numbers and _DIGIT_RX.search(t) is not None:
+            values = {k: (v, dec) for k, v, dec in _numbers(toks, seps)}
+        points = {k + 1 for k, (_, dec) in values.items() if dec}  # "2.4": no break after the "2"
+        sentence_breaks: list[int] = []
+        clause_breaks: list[int] = []
+        for k, sep in enumerate(seps):
+            if sep != " " and _BREAK_RX.search(sep) is not None and k + 1 not in points:
+                clause_breaks.append(k + 1)
+                if _SENTENCE_RX.search(sep) is not None:  # every sentence break is a clause break too
+                    sentence_breaks.append(k + 1)
+        breakers = self.breakers
+        extra_breaks = [k for k, tok in enumerate(toks) if tok in breakers]
+        if extra_breaks:
+            clause_breaks = sorted(clause_breaks + extra_breaks)
         marks: list[_Mark] = []
         by: dict[str, list[_Mark]] = {}
         words, phrases, numbers, vocab, neutral = self.words, self.phrases, self.numbers, self.vocab, self.neutral
         n = len(toks)
         sentence_set = set(sentence_breaks)
         nxt = -1
-        for i in [k for k, tok in enumerate(toks) if tok in vocab or tok[:1].isdigit()]:
+        candidates = [k for k, tok in enumerate(toks) if tok in vocab]
+        if values:
+            candidates = sorted(set(candidates).union(values))
+        for i in candidates:
             if i < nxt:
                 continue  # inside a phrase already tagged
             tok = toks[i]
@@ -768,11 +832,13 @@ class _Concepts:
                         found, last = got, j
             if found is None:
                 found = words.get(tok)
-                if numbers and tok.isdigit():
-                    value = float(tok)
-                    extra = {name for name, lo, hi in numbers if lo <= value <= hi}
+                if i in values:
+                    value, decimal = values[i]
+                    extra = {name for name, lo, hi, dec in numbers if lo <= value <= hi and (decimal or not dec)}
                     if extra:
                         found = frozenset(found or ()) | extra
+                    if decimal:
+                        last = i + 1  # "2.4" is one mark
             if found:
                 if not neutral.isdisjoint(found):
                     found = neutral.intersection(found)
@@ -784,6 +850,9 @@ class _Concepts:
                 for concept in mark.concepts:
                     by.setdefault(concept, []).append(mark)
                 nxt = last + 1
+        if self.serious and not self.serious.isdisjoint(by):
+            for concept in self.jokes:
+                by.pop(concept, None)
         return _Tagged(tuple(marks), by, toks, starts, clause_breaks, sentence_breaks)
 
     def subject(self, tagged: _Tagged, mark: _Mark) -> str:
@@ -876,7 +945,7 @@ class _Concepts:
 
     def guarded(self, tagged: _Tagged, start: int, category: str, severity: Severity) -> bool:
         """Is a match starting at character ``start`` inside a guarded context (talk about the topic...)?"""
-        if not self.guards:
+        if self.guard_concepts.isdisjoint(tagged.by_concept):
             return False
         k = max(0, bisect.bisect_right(tagged.token_starts, start) - 1)
         clause, sentence = tagged.clause_of(k), tagged.sentence_of(k)
@@ -1025,7 +1094,7 @@ def _merge(base: _Lexicon | None, data: dict[str, Any], name: str) -> _Lexicon:
     if not isinstance(roles, dict):
         raise LexiconError(f"{name}: [concept_roles] must be a table")
     for key, value in roles.items():
-        if key not in ("self", "other", "negation", "neutral", "clause_break"):
+        if key not in ("self", "other", "negation", "neutral", "clause_break", "serious", "joke"):
             raise LexiconError(f"{name}: unknown key 'concept_roles.{key}'")
         lex.concept_subjects.setdefault(key, []).extend(_str_list(value, f"{name}: concept_roles.{key}"))
     for table, allowed, target in (
@@ -1331,7 +1400,7 @@ class Detector:
             rule = self._rules[idx]
             hits.extend(_Hit(rule, m.start(), m.end(), rule.third) for m in self._matches(idx, t, starts))
         # second pass: combinations of concepts ("bought a gun" + "saturday")
-        if not hits and not concepts.may_fire(raw_words, parts[::2]):
+        if not hits and not concepts.may_fire(raw_words, parts, t):
             return _NOTHING
         tagged = concepts.tag(t, parts)
         concept_hits = concepts.hits(tagged) if tagged.marks else []
@@ -1432,6 +1501,8 @@ class Detector:
 
     def _wake(self, candidates: frozenset[int], words: set[str]) -> list[int]:
         """The candidate rules whose every required part has one of its words in the message."""
+        if not candidates:
+            return []
         requires = self._all_requires
         out: list[int] = []
         for i in candidates:

@@ -131,8 +131,12 @@ class SafetyDesk:
         if case is not None:
             await self._join(ctx, case, severity, categories, excerpt)
             return
-        label = await self.label_for(ctx.tx, user) or "someone who has not joined peerbot"
         conversation = ctx.conversation
+        if isinstance(ctx.event, MessageReceived) and conversation is not None and conversation.kind == "channel":
+            # Written under their own name: naming the pseudonym here would link the two without a reveal.
+            label = "the author of a message in that channel (shown under their own name there)"
+        else:
+            label = await self.label_for(ctx.tx, user) or "someone who has not joined peerbot"
         location = self.location_for(conversation) if conversation is not None else "unknown"
         case = await ctx.tx.escalations.create(NewEscalation(
             platform=user.platform, workspace=user.workspace, subject_key=user.key, subject_label=label,
@@ -158,12 +162,19 @@ class SafetyDesk:
         await ctx.tx.escalations.join(case.id, new_severity, merged, excerpt, ctx.now)
         await ctx.tx.escalations.audit(case.id, "message_joined", SYSTEM, ctx.now, new_severity)
         ctx.reply(messages.person_follow_up(new_severity, self.resources), priority=Priority.CRISIS)
-        if raised:
-            updated = await ctx.tx.escalations.get(case.id)
-            assert updated is not None
-            await ctx.tx.escalations.audit(case.id, "severity_raised", SYSTEM, ctx.now, new_severity)
+        stalled = case.state is EscalationState.OPEN and case.next_repage_at is None  # breached: paging had stopped
+        if stalled:
+            await ctx.tx.escalations.record_repage(case.id, 0, ctx.now + self.timeout, False)
+            await ctx.tx.escalations.audit(case.id, "repaging_restarted", SYSTEM, ctx.now)
+        updated = await self._refresh_alert(ctx, case.id)
+        if raised or stalled:
+            if raised:
+                await ctx.tx.escalations.audit(case.id, "severity_raised", SYSTEM, ctx.now, new_severity)
             ctx.to_moderators(OutboundMessage(messages.severity_raised_text(updated), self._buttons(updated),
                                               ping_moderators=True), Priority.ALERT)
+        elif case.state is EscalationState.ACKNOWLEDGED:
+            ctx.to_moderators(OutboundMessage(messages.joined_acknowledged_text(updated), self._buttons(updated)),
+                              Priority.ALERT)
 
     def _excerpt(self, text: str) -> str:
         flat = " ".join(neutralise(text).split())
@@ -178,7 +189,7 @@ class SafetyDesk:
             buttons.append(Choice("Resolve", "esc.resolve", value))
             if case.subject_key is not None:
                 buttons.append(Choice("Reach out", "esc.reach", value))
-        if case.held_action is not None:
+        if case.held:
             buttons += [Choice("Publish post", "esc.publish", value), Choice("Discard post", "esc.discard", value,
                                                                                 "danger")]
         return tuple(buttons)
@@ -202,12 +213,12 @@ class SafetyDesk:
 
     # ------------------------------------------------------------ held posts (used by features)
 
-    async def hold(self, ctx: Context, action: OutboundAction) -> bool:
-        """Keep an action (a group post with crisis language) unpublished until a moderator decides.
-        Returns False if the event raised no case (then the caller may publish)."""
+    async def hold(self, ctx: Context, key: str, action: OutboundAction) -> bool:
+        """Keep an action (a group post with crisis language) unpublished until a moderator decides, to be sent
+        with its own outbox key. Returns False if the event raised no case to hold it in."""
         if ctx.escalation_id is None:
             return False
-        await ctx.tx.escalations.hold(ctx.escalation_id, action)
+        await ctx.tx.escalations.hold(ctx.escalation_id, key, action)
         await ctx.tx.escalations.audit(ctx.escalation_id, "post_held", SYSTEM, ctx.now)
         await self._refresh_alert(ctx, ctx.escalation_id)
         return True
@@ -284,16 +295,17 @@ class SafetyDesk:
         case = await self._load(ctx, raw_id)
         if case is None:
             return
-        if case.held_action is None:
+        if not case.held:
             ctx.reply(f"Safety alert #{case.id} has no held post.")
             return
         if publish:
-            ctx.emit(case.held_action, Priority.NORMAL, key=f"esc:{case.id}:publish")
-        await ctx.tx.escalations.hold(case.id, None)
+            for key, action in case.held:
+                ctx.emit(action, Priority.NORMAL, key=key)
+        await ctx.tx.escalations.clear_held(case.id)
         await ctx.tx.escalations.audit(case.id, "post_published" if publish else "post_discarded",
                                        ctx.user.key, ctx.now)
         template = messages.HELD_POST_PUBLISHED if publish else messages.HELD_POST_DISCARDED
-        ctx.to_moderators(OutboundMessage(template.format(id=case.id)), Priority.ALERT)
+        ctx.to_moderators(OutboundMessage(template.format(id=case.id, count=len(case.held))), Priority.ALERT)
         await self._refresh_alert(ctx, case.id)
 
     async def report(self, ctx: Context) -> None:
@@ -307,7 +319,7 @@ class SafetyDesk:
             state = "acknowledged" if case.state is EscalationState.ACKNOWLEDGED else "NOT acknowledged"
             extra = f", re-paged {case.repage_count}x" if case.repage_count else ""
             extra += ", BREACHED" if case.breached else ""
-            extra += ", post held" if case.held_action is not None else ""
+            extra += f", {len(case.held)} post(s) held" if case.held else ""
             lines.append(f"• #{case.id} {case.severity.upper()} · {messages.describe_categories(case.categories)}"
                          f" · {case.location} · {state} · open {age}{extra}")
         recent = await tx.escalations.opened_since(now - timedelta(days=30))
@@ -439,7 +451,7 @@ class SafetyDesk:
         breach = count > self.settings.max_repages
         text = messages.breach_text(case, waited) if breach else messages.repage_text(
             case, count, self.settings.max_repages, waited)
-        suffix = "breach" if breach else str(count)
+        suffix = f"{'breach' if breach else count}:{int(now.timestamp())}"  # a case may be paged again later
         ctx.emit(PostToModerators(case.platform, case.workspace, OutboundMessage(
             text, self._buttons(case), ping_moderators=True)), Priority.ALERT, key=f"esc:{case.id}:repage:{suffix}")
         for user in self._oncall(case.platform, case.workspace):

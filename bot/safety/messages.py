@@ -102,8 +102,10 @@ def alert_text(case: Escalation, show_excerpt: bool) -> str:
         lines.append(f"Messages in this case: {case.message_count}")
     if show_excerpt and case.excerpt:
         lines.append(f"Message: “{case.excerpt}”")
-    if case.held_action is not None:
-        lines.append("A group post with this text is held, unpublished, until a moderator decides.")
+    if case.held:
+        count = len(case.held)
+        lines.append(f"{'A group post' if count == 1 else f'{count} group posts'} from this person "
+                     f"{'is' if count == 1 else 'are'} held, unpublished, until a moderator decides.")
     lines.append(f"Acknowledge to stop re-paging. Typed: /peer mod ack {case.id} · /peer mod resolve {case.id}")
     return "\n".join(lines)
 
@@ -122,8 +124,13 @@ def alert_status_text(case: Escalation, show_excerpt: bool, moderator: str) -> s
 
 
 def severity_raised_text(case: Escalation) -> str:
-    return (f"⬆️ Safety alert #{case.id} is now {case.severity.upper()}: a further message from "
+    return (f"⬆️ Safety alert #{case.id} ({case.severity.upper()}): a further message from "
             f"{case.subject_label} ({describe_categories(case.categories)}). Please look now.")
+
+
+def joined_acknowledged_text(case: Escalation) -> str:
+    return (f"Safety alert #{case.id} (acknowledged): another message from {case.subject_label}, "
+            f"{case.message_count} in this case.")
 
 
 def repage_text(case: Escalation, count: int, limit: int, waited: timedelta) -> str:
@@ -167,5 +174,5 @@ def outreach_closed_for_person(resources: LocaleResources) -> str:
             f"these services are there for you:\n{_resource_lines(resources)}")
 
 
-HELD_POST_PUBLISHED = "The held group post of safety alert #{id} was published."
-HELD_POST_DISCARDED = "The held group post of safety alert #{id} was discarded."
+HELD_POST_PUBLISHED = "The held group posts of safety alert #{id} ({count}) were published."
+HELD_POST_DISCARDED = "The held group posts of safety alert #{id} ({count}) were discarded."

@@ -70,6 +70,8 @@ _SPACE_HINT_RE = re.compile(r"[\t\r\f\v&+…—–\-_/~]|\.\.|  ")
 _SPACE_CHARS = frozenset("\t\r\f\v&+…—–-_/~")
 _LEET_CHARS = frozenset("0123456789$@!|")
 _ASCII_APOSTROPHE_RE = re.compile(r"['`]")
+# the apostrophe of "OD'd" stands for letters: dropping it would leave the ordinary word "odd"
+_OD_APOSTROPHE_RE = re.compile(r"(?<![a-z0-9])od['`’]d(?![a-z0-9])")
 # spaced-out letters ("k i l l") or a letter three times in a row: when absent, two stages are skipped
 _ODD_RE = re.compile(r"(?<![a-z0-9$@|])[a-z0-9$@|][ .\-_*,+~]{1,3}[a-z0-9$@|](?![a-z0-9$@|])|([a-z])\1\1")
 _WORD_RE = re.compile(r"(?<![a-z0-9])[a-z]+(?![a-z0-9])")
@@ -177,6 +179,13 @@ def _apply(
     return "".join(out), new_s, new_e
 
 
+def _apostrophe(text: str, j: int) -> str:
+    """What the apostrophe at ``text[j]`` becomes: nothing, or the "e" of "od'd" ("oded")."""
+    if j >= 2 and text[j - 2 : j].lower() == "od" and _OD_APOSTROPHE_RE.match(text.lower(), j - 2):
+        return "e"
+    return ""
+
+
 def _map_char(ch: str, emoji: Mapping[str, str]) -> str:
     if ch < "\x80":
         return "" if ch in _APOSTROPHES else ch.lower()
@@ -203,8 +212,11 @@ def _fold_chars(text: str, emoji: Mapping[str, str]) -> _Work:
         low = text.lower()
         if "'" not in low and "`" not in low:
             return low, None, None, ()
-        edits = tuple((m.start(), m.end(), "") for m in _ASCII_APOSTROPHE_RE.finditer(low))
-        return low.replace("'", "").replace("`", ""), None, None, ((low, edits),)
+        if _OD_APOSTROPHE_RE.search(low) is None:  # the usual case: every apostrophe is simply dropped
+            edits = tuple((m.start(), m.end(), "") for m in _ASCII_APOSTROPHE_RE.finditer(low))
+            return low.replace("'", "").replace("`", ""), None, None, ((low, edits),)
+        edits = tuple((m.start(), m.end(), _apostrophe(low, m.start())) for m in _ASCII_APOSTROPHE_RE.finditer(low))
+        return _edit_text(low, list(edits)), None, None, ((low, edits),)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -216,7 +228,7 @@ def _fold_chars(text: str, emoji: Mapping[str, str]) -> _Work:
             out.append(chunk.lower())
             starts.extend(range(pos, j))
             ends.extend(range(pos + 1, j + 1))
-        mapped = _map_char(m.group(0), emoji)
+        mapped = _map_char(m.group(0), emoji) if m.group(0) not in _APOSTROPHES else _apostrophe(text, j)
         if mapped:
             out.append(mapped)
             starts.extend([j] * len(mapped))

@@ -22,7 +22,7 @@ CREATE TABLE escalations (
     next_repage_at  TEXT,               -- NULL once acknowledged, resolved or breached
     breached        INTEGER NOT NULL DEFAULT 0,
     alert_key       TEXT,               -- outbox key of the first alert, to edit it on acknowledge/resolve
-    held_action     TEXT                -- JSON of an outbound action (e.g. a group post) held for moderators
+    held_action     TEXT                -- JSON list of [outbox key, action] of group posts held for moderators
 );
 CREATE INDEX escalations_repage ON escalations (next_repage_at) WHERE next_repage_at IS NOT NULL;
 CREATE INDEX escalations_subject ON escalations (subject_key, state);

@@ -19,7 +19,7 @@ CREATE TABLE checkin_schedules (
 CREATE INDEX checkin_schedules_due ON checkin_schedules (next_checkin_at) WHERE next_checkin_at IS NOT NULL;
 
 CREATE TABLE checkins (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a forget: ids are in outbox keys
     member_id   INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
     due_at      TEXT    NOT NULL,
     sent_at     TEXT    NOT NULL,
