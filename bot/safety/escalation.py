@@ -134,7 +134,7 @@ class SafetyDesk:
         conversation = ctx.conversation
         if isinstance(ctx.event, MessageReceived) and conversation is not None and conversation.kind == "channel":
             # Written under their own name: naming the pseudonym here would link the two without a reveal.
-            label = "the author of a message in that channel (shown under their own name there)"
+            label = "the author of that channel message"
         else:
             label = await self.label_for(ctx.tx, user) or "someone who has not joined peerbot"
         location = self.location_for(conversation) if conversation is not None else "unknown"

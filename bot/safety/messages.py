@@ -151,7 +151,7 @@ def oncall_dm_text(case: Escalation, count: int) -> str:
 
 OUTREACH_OPENING = (
     "Hi, I'm one of the moderators of this peer-support community. I saw your message and wanted to check "
-    "in with you. You can reply here; I can't see your name, only your messages."
+    "in with you. You can reply here, and your replies come to me through the bot."
 )
 
 
