@@ -109,7 +109,3 @@ def suggest_verb(verb: str) -> str | None:
 def help_lines() -> list[str]:
     return [f"• `{usage}`: {summary}" for _, usage, summary in VERBS]
 
-
-def looks_like_command(text: str) -> bool:
-    stripped = text.lstrip()
-    return stripped.lower().startswith("/peer")

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot import commands
 from bot.commands import Command
@@ -51,7 +50,6 @@ class Context:
     now: datetime
     event_key: str
     is_moderator: bool = False
-    services: dict[str, Any] = field(default_factory=dict)
     actions: list[Emitted] = field(default_factory=list)
     # Set by the safety gate when the text needs a human: features must not publish or relay it.
     held: bool = False
