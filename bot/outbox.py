@@ -20,6 +20,7 @@ from bot.events import (
     DeleteMessage,
     EditMessage,
     MessageRef,
+    OpenForm,
     OutboundAction,
     PostToChannel,
     PostToModerators,
@@ -81,7 +82,7 @@ class Dispatcher:
                                                   self.settings.lease_seconds)
         self._urgent = False
         for index, item in enumerate(items):
-            if self._urgent and item.priority > Priority.ALERT:
+            if self._urgent and item.priority > Priority.INTERACTIVE:
                 await self.store.outbox.release([i.id for i in items[index:]], self.owner)
                 return index
             await self._deliver(item)
@@ -198,6 +199,9 @@ class Dispatcher:
             case DeleteMessage(target_key=target):
                 ref = await self._resolve(target)
                 await self._platform(ref.platform).delete(ref)
+                return None
+            case OpenForm(to=to, interaction=interaction, form=form):
+                await self._platform(to.platform).open_form(to, interaction, form)
                 return None
         raise PermanentSendError(f"unknown action {type(action).__name__} for {action_platform(action)}")
 

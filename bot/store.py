@@ -20,6 +20,7 @@ class Priority(enum.IntEnum):
 
     CRISIS = 0
     ALERT = 1
+    INTERACTIVE = 3  # a form opened in answer to a press: the platform's token expires within seconds
     NORMAL = 5
     BULK = 8
 
