@@ -534,6 +534,10 @@ class PairingRepo(Protocol):
 
     async def mentors_asked_since(self, mentee_id: int, since: datetime) -> set[int]: ...
 
+    async def proposals_of(self, member_id: int) -> list[Proposal]:
+        """Every proposal the member was part of, either side, oldest first."""
+        ...
+
     async def expired_proposals(self, now: datetime, limit: int) -> list[Proposal]:
         """Proposals whose answer is overdue, oldest first (claimed in the transaction that expires them)."""
         ...

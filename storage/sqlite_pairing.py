@@ -191,6 +191,11 @@ class Pairing:
                                 (mentee_id, ts(since)))
         return {int(str(r[0])) for r in rows}
 
+    async def proposals_of(self, member_id: int) -> list[Proposal]:
+        rows = await self._rows(f"SELECT {_PROPOSAL} FROM proposals WHERE mentee_id = ? OR mentor_id = ? ORDER BY id",
+                                (member_id, member_id))
+        return [_proposal(r) for r in rows]
+
     async def expired_proposals(self, now: datetime, limit: int) -> list[Proposal]:
         rows = await self._rows(f"SELECT {_PROPOSAL} FROM proposals WHERE expires_at IS NOT NULL AND expires_at <= ?"
                                 " ORDER BY expires_at, id LIMIT ?", (ts(now), limit))

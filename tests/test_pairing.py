@@ -407,6 +407,8 @@ async def test_export_includes_pairing_and_forget_leaves_nothing_of_it(tmp_path:
         (pairing,) = data["pairing"]["pairings"]
         assert pairing["role"] == "mentee" and pairing["with"] == pseudonym(box, "maya")
         assert data["pairing"]["feedback"][0]["note"] == "my feedback words"
+        assert [q["state"] for q in data["pairing"]["proposals"]] == ["started"]
+        assert data["pairing"]["request"] is None  # the note went once they were paired
         names = {name: pseudonym(box, name) for name in ("alice", "maya")}
         await box.play("alice> /peer forget", "alice> [Delete everything]", "maya> /peer forget",
                        "maya> [Delete everything]")

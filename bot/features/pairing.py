@@ -481,8 +481,14 @@ class MentorPairing:
             f"Offers: {self._describe_offer(offer)}",
             "Approve once the program staff have confirmed their mentor training.",
             f"Typed: /peer mod approve {pseudonym} · /peer mod decline {pseudonym} [reason]",
-        ]), (Choice("Approve", "pair.approve", str(offer.member_id), "primary"),
-             Choice("Decline", "pair.decline", str(offer.member_id))))
+        ]), (Choice("Approve", "pair.approve", self._offer_ref(offer), "primary"),
+             Choice("Decline", "pair.decline", self._offer_ref(offer))))
+
+    @staticmethod
+    def _offer_ref(offer: MentorOffer) -> str:
+        """Which offer a button decides: the member and when they offered, so an old button never decides a
+        later offer (or another member's, should an id ever be reused)."""
+        return f"{offer.member_id}:{int(offer.offered_at.timestamp())}"
 
     async def _update_offer(self, ctx: Context, offer: MentorOffer, **changes: object) -> None:
         updated = replace(offer, **changes)  # type: ignore[arg-type]
@@ -582,20 +588,24 @@ class MentorPairing:
             await self.decide(ctx, found[0].id, approve=False, reason=found[1])
 
     async def _approve_button(self, ctx: Context, event: ActionInvoked) -> None:
-        if not ctx.is_moderator:
-            ctx.reply("Only moderators can approve mentors.")
-        elif event.value.isdigit():
-            await self.decide(ctx, int(event.value), approve=True, reason="")
+        await self._decision_button(ctx, event, approve=True)
 
     async def _decline_button(self, ctx: Context, event: ActionInvoked) -> None:
-        if not ctx.is_moderator:
-            ctx.reply("Only moderators can decline mentors.")
-        elif event.value.isdigit():
-            await self.decide(ctx, int(event.value), approve=False, reason="")
+        await self._decision_button(ctx, event, approve=False)
 
-    async def decide(self, ctx: Context, member_id: int, approve: bool, reason: str) -> None:
+    async def _decision_button(self, ctx: Context, event: ActionInvoked, approve: bool) -> None:
+        raw_id, _, offered = event.value.partition(":")
+        if not ctx.is_moderator:
+            ctx.reply("Only moderators can approve or decline mentors.")
+        elif raw_id.isdigit():
+            await self.decide(ctx, int(raw_id), approve=approve, reason="", offered=offered)
+
+    async def decide(self, ctx: Context, member_id: int, approve: bool, reason: str, offered: str = "") -> None:
         offer = await ctx.tx.pairing.mentor(member_id)
         pseudonym = await self._pseudonym(ctx.tx, member_id)
+        if offer is not None and offered and offered != self._offer_ref(offer).partition(":")[2]:
+            ctx.reply(STALE)
+            return
         if offer is None or offer.status is not MentorStatus.PENDING:
             ctx.reply(f"{pseudonym} has no mentor offer waiting for a decision"
                       + (f" (it is {offer.status.value.replace('_', ' ')})." if offer else "."))
@@ -1185,6 +1195,11 @@ class MentorPairing:
             "request": None if request is None else {
                 "topics": list(request.topics), "note": request.note, "waiting": request.waiting,
                 "requested_at": request.requested_at.isoformat()},
+            "proposals": [{"role": "mentee" if q.mentee_id == member.id else "mentor",
+                           "with": await self._pseudonym(tx, q.mentor_id if q.mentee_id == member.id
+                                                         else q.mentee_id),
+                           "topics": list(q.shared_topics), "state": q.state.value,
+                           "created_at": q.created_at.isoformat()} for q in await tx.pairing.proposals_of(member.id)],
             "pairings": pairings,
             "feedback": [{"asked_at": f.asked_at.isoformat(), "score": f.score, "note": f.note, "as": f.side}
                          for f in await tx.pairing.feedback_of(member.id)],
@@ -1207,9 +1222,11 @@ class MentorPairing:
         """For the safety alert: a DM to the bot or `/peer say` from a paired member is a pair conversation."""
         event = ctx.event
         is_dm = isinstance(event, MessageReceived) and event.conversation.kind == "dm"
-        if not is_dm and not (isinstance(event, CommandInvoked) and parse_command(event.text).verb == "say"):
+        is_say = isinstance(event, CommandInvoked) and parse_command(event.text).verb == "say"
+        if not is_dm and not is_say:
             return None
         member = await ctx.tx.members.by_user(ctx.user)
         if member is None or not await ctx.tx.pairing.active_pairings_of(member.id):
             return None
-        return "a mentor pairing conversation (relayed DM; not passed on)"
+        return ("a message for their mentor pairing (/peer say; held, not passed on)" if is_say else
+                "DM with the bot during a mentor pairing (held, not passed on)")
