@@ -301,6 +301,10 @@ class Pairing:
         cursor = await self._db.execute("DELETE FROM relay_drafts WHERE created_at < ?", (ts(before),))
         return max(cursor.rowcount, 0)
 
+    async def oldest_draft(self) -> datetime | None:
+        row = await self._row("SELECT MIN(created_at) FROM relay_drafts", ())
+        return opt_ts(row[0]) if row else None
+
     # -- figures and audit
 
     async def count(self, figure: str, now: datetime) -> None:

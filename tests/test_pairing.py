@@ -275,9 +275,8 @@ async def test_a_crisis_in_the_pair_is_escalated_and_not_relayed(tmp_path: Path)
         before = len(box.to("maya"))
         await box.play("alice> i want to kill myself tonight", "alice> /peer say I have the pills ready")
         assert len(box.to("maya")) == before  # nothing of it reaches the mentor
-        alert = box.to("#moderators")[-1] if "Safety alert" in box.texts("#moderators")[-1] else next(
-            d for d in box.to("#moderators") if "Safety alert" in d.text)
-        assert "mentor pairing" in alert.text and pseudonym(box, "alice") in alert.text
+        alert = next(d for d in box.to("#moderators") if "Safety alert #1" in d.text)
+        assert "during a mentor pairing" in alert.text and pseudonym(box, "alice") in alert.text
         alice = box.texts("alice")
         assert "988" in " ".join(alice[-4:]) and "I haven't passed that message on" in alice[-1]
         await box.play("alice> thanks, I feel a bit better now")
@@ -333,6 +332,9 @@ async def test_a_mentor_with_several_mentees_chooses_who_a_message_is_for() -> N
         assert box.texts("alice")[-1].endswith(": just for you")
         await box.play(f"maya> [{labels[0]}]")
         assert box.texts("maya")[-1] == "That message is no longer waiting to be sent. Please write it again."
+        await box.play("maya> one more for someone", "~ 31m", f"maya> [{labels[0]}]")
+        assert box.texts("maya")[-1].startswith("That message is no longer waiting")  # drafts keep minutes only
+        assert not box.texts("alice")[-1].endswith("one more for someone")
 
 
 async def test_contact_is_shared_only_when_both_choose_it() -> None:
@@ -443,3 +445,37 @@ def test_the_whole_pairing_journey_in_the_sandbox() -> None:
     bob_end = next(m for m in out if m["to"] == "bob" and "has ended" in str(m["text"]))
     assert "Find a new mentor" in bob_end["buttons"]
     assert any("How is it going?" in t for t in alice) and out[-1]["t"] == "2026-03-09T09:00:00+00:00"
+
+
+async def test_an_old_approve_button_never_decides_a_later_offer() -> None:
+    from bot.events import ActionInvoked, ConversationRef, UserRef
+
+    async with Box() as box:
+        await box.play(*member("maya", "Diabetes", "Mentor"))
+        value = box.to("#moderators")[-1].choices[0].value
+        await box.play("mod> [Decline]", "~ 1h", "maya> /peer mentor offer")
+        mod = UserRef("console", "sandbox", "mod")
+        await box.sandbox.app.handle(ActionInvoked(mod, ConversationRef("console", "sandbox", "moderators"),
+                                                   "pair.approve", value, box.sandbox.clock.now()))
+        await box.sandbox.app.dispatcher.drain()
+        assert box.texts("mod")[-1] == "That is no longer open."
+        await box.play("mod> [Approve]")
+        assert "approved you as a mentor" in box.texts("maya")[-1]
+
+
+async def test_a_mentor_intro_with_crisis_language_is_not_saved_or_shown() -> None:
+    async with Box() as box:
+        await box.play(*mentor("maya", "Diabetes"), "maya> /peer mentor intro some days I want to end my life")
+        assert "988" in " ".join(box.texts("maya")[-3:]) and "I haven't saved that" in box.texts("maya")[-1]
+        await box.play(*member("alice", "Diabetes"), "alice> /peer pair", "maya> [Accept]")
+        assert "end my life" not in box.texts("alice")[-1] and "In their words" not in box.texts("alice")[-1]
+
+
+async def test_a_mentee_shown_a_mentor_who_then_steps_down_is_told_and_matched_again() -> None:
+    async with Box() as box:
+        await box.play(*mentor("maya", "Diabetes"), *member("alice", "Diabetes"), "alice> /peer pair",
+                       "maya> [Accept]", *mentor("omar", "Diabetes"), "maya> /peer mentor stepdown")
+        assert "can no longer take on new mentees" in " ".join(box.texts("alice")[-2:])
+        assert "would like a mentor" in box.texts("omar")[-1]
+        await box.play("alice> [Start]")
+        assert box.texts("alice")[-1] == "That is no longer open."

@@ -559,6 +559,9 @@ class MentorPairing:
         """A mentor leaves (steps down, or is forgotten): their mentees are told kindly and re-matched."""
         for proposal in await ctx.tx.pairing.open_proposals_of_mentor(member.id):
             await self._move_proposal(ctx, proposal, ProposalState.CANCELLED, SYSTEM)
+            if proposal.state is ProposalState.MENTOR_ACCEPTED:  # the mentee was already shown this mentor
+                await self._dm(ctx, proposal.mentee_id, "Sorry: the mentor I suggested can no longer take on new "
+                               "mentees. Nobody did anything wrong; I'm looking for someone else for you.")
             await self._continue_request(ctx, proposal.mentee_id)
         for pairing in await ctx.tx.pairing.active_pairings_of(member.id):
             if pairing.mentor_id != member.id:
@@ -1039,9 +1042,8 @@ class MentorPairing:
     async def member_leaving(self, ctx: Context, member: Member) -> None:
         """Before a member is forgotten: the other side of each pairing is told kindly, waiting mentees re-matched."""
         offer = await ctx.tx.pairing.mentor(member.id)
-        if offer is not None and offer.status is not MentorStatus.STEPPED_DOWN:
-            offer = replace(offer, status=MentorStatus.STEPPED_DOWN)  # never proposed again while leaving
-            await ctx.tx.pairing.save_mentor(offer)
+        if offer is not None and MentorStatus.STEPPED_DOWN in MENTOR_TRANSITIONS[offer.status]:
+            await self._move_offer(ctx, offer, MentorStatus.STEPPED_DOWN, "mentor")  # never proposed while leaving
         await self._release_mentees(ctx, member, "left", "left", " because they left the community")
         for pairing in await ctx.tx.pairing.active_pairings_of(member.id):
             await self._end(ctx, pairing, "left", "left")
@@ -1139,7 +1141,9 @@ class MentorPairing:
 
     async def next_due(self) -> datetime | None:
         async with self.app.work("pairing:hint") as ctx:
-            times = [t for t in (await ctx.tx.pairing.next_expiry(), await ctx.tx.pairing.next_followup()) if t]
+            oldest_draft = await ctx.tx.pairing.oldest_draft()
+            times = [t for t in (await ctx.tx.pairing.next_expiry(), await ctx.tx.pairing.next_followup(),
+                                 oldest_draft + DRAFT_TTL if oldest_draft else None) if t]
         return min(times) if times else None
 
     async def run_due(self, now: datetime) -> None:
