@@ -479,3 +479,16 @@ async def test_a_mentee_shown_a_mentor_who_then_steps_down_is_told_and_matched_a
         assert "would like a mentor" in box.texts("omar")[-1]
         await box.play("alice> [Start]")
         assert box.texts("alice")[-1] == "That is no longer open."
+
+
+def test_expiry_decline_and_the_waitlist_in_the_sandbox() -> None:
+    out = play("mentor_pairing_expiry.txt")
+    asked = [(m["t"], m["to"]) for m in out if "would like a mentor" in str(m["text"])]
+    assert asked == [("2026-03-02T09:00:00+00:00", "maya"), ("2026-03-04T09:00:00+00:00", "omar"),
+                     ("2026-03-04T09:00:00+00:00", "pia")]
+    assert any("has lapsed" in t for t in texts(out, "maya"))
+    assert texts(out, "maya")[-1] == "That is no longer open."  # too late
+    alice = texts(out, "alice")
+    assert sum("on the waitlist" in t for t in alice) == 1
+    assert any("Waiting for a mentor: 1" in t for t in texts(out, "mod"))
+    assert "You're paired with" in alice[-1]

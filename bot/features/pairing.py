@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 DRAFT_TTL = timedelta(minutes=30)
+REASK_AFTER = timedelta(days=7)  # a mentor who declined or let a proposal lapse is not asked again sooner
 FEEDBACK_NOTE_WINDOW = timedelta(days=3)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SCORES = {1: "Not well", 2: "Not great", 3: "Okay", 4: "Well", 5: "Really well"}
@@ -179,7 +180,8 @@ def proposal_for_mentor(mentee: str, shared: str, hours: float | None, note: str
                         load: int, capacity: int) -> str:
     lines = [f"🤝 A member would like a mentor: **{mentee}**.", f"You share: {shared}."]
     if hours is not None:
-        lines.append(f"Timezones: {hours:g} hour{'s' if hours != 1 else ''} apart.")
+        lines.append("Timezone: the same as yours." if hours == 0 else
+                     f"Timezones: {hours:g} hour{'s' if hours != 1 else ''} apart.")
     if note:
         lines.append(f"Their note: “{neutralise(note)}”")
     lines.append(f"Could you mentor them? This would be mentee {load + 1} of your {capacity}. Please answer within "
@@ -399,8 +401,8 @@ class MentorPairing:
             case "intro" | "availability":
                 if ctx.held:
                     ctx.reply(HELD_FIELD)
-                elif offer is None:
-                    ctx.reply("You haven't offered to mentor yet: `/peer mentor offer` first.")
+                elif offer is None or offer.status in (MentorStatus.DECLINED, MentorStatus.STEPPED_DOWN):
+                    await self.offer(ctx, member, **{sub: value[:500]})
                 else:
                     await self._update_offer(ctx, offer, **{sub: value[:500]})
             case "topics" | "languages" | "timezone" | "capacity":
@@ -444,6 +446,7 @@ class MentorPairing:
                     **fields: object) -> None:
         """Offer to mentor (typed, the button, or the onboarding role): the moderators are asked to approve.
         `fields` set topics, languages, timezone or capacity in the same step."""
+        dropped = ctx.held and bool(intro)
         if ctx.held:
             intro = ""
         current = await ctx.tx.pairing.mentor(member.id)
@@ -472,7 +475,7 @@ class MentorPairing:
         if from_profile:
             ctx.reply(OFFER_SENT_FROM_PROFILE)
         else:
-            ctx.reply(OFFER_SENT + (" " + HELD_FIELD if ctx.held and intro else "") + "\n" + MENTOR_HELP)
+            ctx.reply(OFFER_SENT + (" " + HELD_FIELD if dropped else "") + "\n" + MENTOR_HELP)
         log.info("mentor offer made", extra={"member": member.id})
 
     def _approval_request(self, pseudonym: str, offer: MentorOffer) -> OutboundMessage:
@@ -688,8 +691,10 @@ class MentorPairing:
                           request: PairRequest) -> tuple[list[Match], dict[int, MentorLoad]]:
         tx = ctx.tx
         loads = {m.offer.member_id: m for m in await tx.pairing.mentors_with_load(MentorStatus.APPROVED)}
+        # Never a former mentor; a mentor already asked for this request waits a while before being asked again.
+        asked_since = max(request.requested_at, ctx.now - REASK_AFTER)
         never = (await tx.pairing.former_mentors(mentee.id)
-                 | await tx.pairing.mentors_asked_since(mentee.id, request.requested_at))
+                 | await tx.pairing.mentors_asked_since(mentee.id, asked_since))
         mentors = [MentorCandidate(
             member_id=m.offer.member_id, topics=frozenset(m.offer.topics), languages=frozenset(m.offer.languages),
             utc_offset=utc_offset_hours(m.offer.timezone, ctx.now), capacity=m.offer.capacity, load=m.load,
