@@ -141,7 +141,7 @@ class SafetyDesk:
             label = "the author of that channel message"
         else:
             label = await self.label_for(ctx.tx, user) or "someone who has not joined peerbot"
-        location = (await self.location_override(ctx) if self.location_override else None) or (
+        location = await self._specific_location(ctx) or (
             self.location_for(conversation) if conversation is not None else "unknown")
         case = await ctx.tx.escalations.create(NewEscalation(
             platform=user.platform, workspace=user.workspace, subject_key=user.key, subject_label=label,
@@ -157,6 +157,16 @@ class SafetyDesk:
         await ctx.tx.escalations.set_alert_key(case.id, key)
         log.info("escalation opened", extra={"escalation": case.id, "severity": severity,
                                                 "categories": ",".join(case.categories)})
+
+    async def _specific_location(self, ctx: Context) -> str | None:
+        """A feature's more specific place, if any; never allowed to stand in the way of the alert."""
+        if self.location_override is None:
+            return None
+        try:
+            return await self.location_override(ctx)
+        except Exception:
+            log.exception("naming the location of an escalation failed; using the conversation")
+            return None
 
     async def _join(self, ctx: Context, case: Escalation, severity: str, categories: tuple[str, ...],
                     excerpt: str | None) -> None:
