@@ -865,20 +865,15 @@ class MentorPairing:
         if (member := await self._member(ctx)) is None:
             return
         pairings = await ctx.tx.pairing.active_pairings_of(member.id)
-        text = command.rest(0).strip()
         if not pairings:
             ctx.reply(NO_PAIRING)
             return
-        if text.startswith("@") and not ctx.held:
-            body = text[1:]
-            for pairing in pairings:
-                name = await self._pseudonym(ctx.tx, pairing.other(member.id))
-                if body.casefold().startswith(name.casefold()) and body[len(name):len(name) + 1] in ("", " "):
-                    pairings, text = [pairing], body[len(name):].strip()
-                    break
-            else:
-                ctx.reply("You're not paired with anyone of that name. " + SAY_USAGE)
-                return
+        named, text = await self._pick(ctx, member, command.rest(0))
+        if named is not None:
+            pairings = [named]
+        elif text.startswith("@") and not ctx.held:
+            ctx.reply("You're not paired with anyone of that name. " + SAY_USAGE)
+            return
         if not text and not ctx.held:
             ctx.reply(SAY_USAGE)
             return
@@ -906,13 +901,21 @@ class MentorPairing:
         # Only the pseudonym and the text (mentions neutralised) travel; nothing of it is stored past delivery.
         await self._dm(ctx, pairing.other(member.id), relayed_text(member.pseudonym, role, text))
 
-    async def _draft_button(self, ctx: Context, event: ActionInvoked) -> None:
+    async def _own_pairing(self, ctx: Context, raw_id: str, mentee_only: bool = False) -> tuple[Member, Pairing] | None:
+        """The presser and the active pairing a button names, if the presser is in it (else: no longer open)."""
         member = await ctx.tx.members.by_user(ctx.user)
-        pairing = await ctx.tx.pairing.pairing(int(event.value)) if event.value.isdigit() else None
-        if member is None or pairing is None or pairing.state is not PairingState.ACTIVE or member.id not in (
-                pairing.mentee_id, pairing.mentor_id):
+        pairing = await ctx.tx.pairing.pairing(int(raw_id)) if raw_id.isdigit() else None
+        sides = () if pairing is None else (pairing.mentee_id,) if mentee_only else (pairing.mentee_id,
+                                                                                     pairing.mentor_id)
+        if member is None or pairing is None or pairing.state is not PairingState.ACTIVE or member.id not in sides:
             ctx.reply(STALE)
+            return None
+        return member, pairing
+
+    async def _draft_button(self, ctx: Context, event: ActionInvoked) -> None:
+        if (found := await self._own_pairing(ctx, event.value)) is None:
             return
+        member, pairing = found
         draft = await ctx.tx.pairing.take_draft(member.id)
         if draft is None or ctx.now - draft[1] > DRAFT_TTL:
             ctx.reply(DRAFT_GONE)
@@ -927,10 +930,11 @@ class MentorPairing:
         pairings = await ctx.tx.pairing.active_pairings_of(member.id)
         text = text.strip()
         if text.startswith("@"):
+            body = text[1:]
             for pairing in pairings:
                 name = await self._pseudonym(ctx.tx, pairing.other(member.id))
-                if text[1:].casefold().startswith(name.casefold()):
-                    return pairing, text[1 + len(name):].strip()
+                if body.casefold().startswith(name.casefold()) and body[len(name):len(name) + 1] in ("", " "):
+                    return pairing, body[len(name):].strip()
             return None, text
         return (pairings[0] if len(pairings) == 1 else None), text
 
@@ -943,13 +947,8 @@ class MentorPairing:
         await self.share_contact(ctx, member, pairing)
 
     async def _share_button(self, ctx: Context, event: ActionInvoked) -> None:
-        member = await ctx.tx.members.by_user(ctx.user)
-        pairing = await ctx.tx.pairing.pairing(int(event.value)) if event.value.isdigit() else None
-        if member is None or pairing is None or pairing.state is not PairingState.ACTIVE or member.id not in (
-                pairing.mentee_id, pairing.mentor_id):
-            ctx.reply(STALE)
-            return
-        await self.share_contact(ctx, member, pairing)
+        if (found := await self._own_pairing(ctx, event.value)) is not None:
+            await self.share_contact(ctx, *found)
 
     async def share_contact(self, ctx: Context, member: Member, pairing: Pairing) -> None:
         side = pairing.side_of(member.id)
@@ -1007,12 +1006,9 @@ class MentorPairing:
 
     async def _end_button(self, ctx: Context, event: ActionInvoked) -> None:
         raw_id, _, category = event.value.partition(":")
-        member = await ctx.tx.members.by_user(ctx.user)
-        pairing = await ctx.tx.pairing.pairing(int(raw_id)) if raw_id.isdigit() else None
-        if member is None or pairing is None or pairing.state is not PairingState.ACTIVE or member.id not in (
-                pairing.mentee_id, pairing.mentor_id):
-            ctx.reply(STALE)
+        if (found := await self._own_pairing(ctx, raw_id)) is None:
             return
+        member, pairing = found
         await self.end_pairing(ctx, member, pairing, category if category in (*END_REASONS, "other") else "not_given")
 
     async def end_pairing(self, ctx: Context, member: Member, pairing: Pairing, category: str) -> None:
@@ -1108,12 +1104,9 @@ class MentorPairing:
                 await ctx.tx.pairing.active_pairings_of(member.id) if p.mentee_id == member.id][:1]
 
     async def _tell_mentor_button(self, ctx: Context, event: ActionInvoked) -> None:
-        member = await ctx.tx.members.by_user(ctx.user)
-        pairing = await ctx.tx.pairing.pairing(int(event.value)) if event.value.isdigit() else None
-        if member is None or pairing is None or pairing.state is not PairingState.ACTIVE or \
-                pairing.mentee_id != member.id:
-            ctx.reply(STALE)
+        if (found := await self._own_pairing(ctx, event.value, mentee_only=True)) is None:
             return
+        member, pairing = found
         await self._dm(ctx, pairing.mentor_id, f"Your mentee **{member.pseudonym}** asked me to let you know that "
                        "their check-ins have been low lately. A kind word from you could help. If you're worried "
                        "about their safety, tell a moderator.")
