@@ -492,3 +492,33 @@ def test_expiry_decline_and_the_waitlist_in_the_sandbox() -> None:
     assert sum("on the waitlist" in t for t in alice) == 1
     assert any("Waiting for a mentor: 1" in t for t in texts(out, "mod"))
     assert "You're paired with" in alice[-1]
+
+
+async def test_mentors_set_up_their_offer_by_typing_and_mistakes_get_a_sentence() -> None:
+    async with Box() as box:
+        await box.play("maya> /peer mentor")
+        assert "Mentor pairing is for members" in box.texts("maya")[-1]
+        await box.play(*member("maya", "Diabetes"), "maya> /peer mentor")
+        assert "You would offer: topics Diabetes" in box.texts("maya")[-1]
+        await box.play("maya> /peer mentor capacity 0", "maya> /peer mentor languages Klingon",
+                       "maya> /peer mentor timezone Mars/Base", "maya> /peer mentor topics astrology")
+        assert [t.split(":")[0] for t in box.texts("maya")[-4:]] == [
+            "Capacity is how many mentees at once, a number from 1 to 20", "Languages are", "I don't know the "
+            "timezone `Mars/Base`; write it like `Europe/London`.", "Topics are"]
+        assert "Mentor offer" not in " ".join(box.texts("#moderators"))
+        await box.play("maya> /peer mentor topics diabetes, caregiver", "maya> /peer mentor languages english, deutsch",
+                       "maya> /peer mentor availability weekday evenings", "maya> /peer mentor")
+        assert "topics Diabetes and Caregiver; languages English, Deutsch" in box.texts("maya")[-1]
+        assert "availability weekday evenings" in box.texts("maya")[-1]
+        assert len([t for t in box.texts("#moderators") if "Mentor offer" in t]) == 1
+
+
+async def test_a_mentee_who_cancels_closes_the_proposal_and_the_mentor_is_told() -> None:
+    async with Box() as box:
+        await box.play(*mentor("maya", "Diabetes"), *member("alice", "Diabetes"), "alice> /peer pair",
+                       "alice> /peer pair status", "alice> /peer pair cancel")
+        assert "waiting for a mentor's answer" in box.texts("alice")[-2]
+        assert "no longer waiting for a mentor" in box.texts("alice")[-1]
+        assert "no longer needs a mentor" in box.texts("maya")[-1]
+        await box.play("maya> [Accept]")
+        assert box.texts("maya")[-1] == "That is no longer open."

@@ -759,6 +759,8 @@ class MentorPairing:
         proposal = await ctx.tx.pairing.open_proposal_of_mentee(member.id)
         if proposal is not None:
             await self._move_proposal(ctx, proposal, ProposalState.CANCELLED, "mentee")
+            await self._dm(ctx, proposal.mentor_id, f"{member.pseudonym} no longer needs a mentor right now, so "
+                           "that proposal is closed. Thank you.")
         if await ctx.tx.pairing.request(member.id) is None and proposal is None:
             ctx.reply("You're not waiting for a mentor. `/peer pair` asks for one.")
             return
