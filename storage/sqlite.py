@@ -23,6 +23,7 @@ from bot.events import MessageRef, OutboundAction, UserRef, action_from_dict, ac
 from bot.store import OutboxItem, OutboxStatus, Priority, SchemaTooNewError, StoreError
 from storage.sqlite_checkins import Checkins
 from storage.sqlite_members import GroupPosts, Members, ModerationLog, RetentionPurge
+from storage.sqlite_pairing import Pairing
 from storage.sqlite_safety import Escalations, OutreachTable
 from storage.timefmt import parse_ts, ts
 
@@ -239,6 +240,7 @@ class _Transaction:
         self.moderation = ModerationLog(store.db)
         self.retention = RetentionPurge(store.db)
         self.checkins = Checkins(store.db)
+        self.pairing = Pairing(store.db)
 
 
 class SQLiteStore:

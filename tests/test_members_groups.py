@@ -85,10 +85,11 @@ async def test_profile_changes_by_typed_commands() -> None:
                        "alice> /peer profile timezone Europe/London", "alice> /peer profile timezone Mars/Base",
                        "alice> /peer profile role mentor")
         texts = box.texts("alice")
-        assert "Topics: Diabetes, Staff wellbeing" in texts[-5]
-        assert "Timezone: Europe/London" in texts[-4]
-        assert "I don't know the timezone `Mars/Base`" in texts[-3]
-        assert "confirm mentors" in texts[-2] and "Role: mentor" in texts[-1]
+        assert "Topics: Diabetes, Staff wellbeing" in texts[-6]
+        assert "Timezone: Europe/London" in texts[-5]
+        assert "I don't know the timezone `Mars/Base`" in texts[-4]
+        assert "confirm mentors" in texts[-3] and "Role: mentor" in texts[-1]
+        assert "sent your offer to mentor" in texts[-2]  # with topics, the mentor role is an offer to mentor
 
 
 async def test_pseudonyms_are_readable_unique_and_not_derived_from_the_person() -> None:
@@ -253,6 +254,11 @@ async def test_forget_removes_every_row_that_names_the_member(tmp_path: Path) ->
     async with Box(Settings(groups=GroupsSettings(keep_text=True)), db=db) as box:
         await box.play(*JOIN_ALL, "alice> /peer post chronic-pain hello there", "alice> i want to kill myself",
                        "mod> [Acknowledge]")
+        # and a mentor pairing: the request's note, a relayed message, the follow-up answer
+        await box.play("maya> /peer join", "maya> [I agree]", "maya> [Mentor]", "maya> [Chronic pain]",
+                       "maya> [Done]", "maya> [Skip]", "maya> [Skip]", "maya> [Skip]", "mod> [Approve]",
+                       "alice> /peer pair my pairing note", "maya> [Accept]", "alice> [Start]",
+                       "alice> my relayed words", "~ 8d", "alice> [4 · Well]")
         name = pseudonym_of(box, "alice")
         await box.play("alice> /peer forget", "alice> [Keep my data]")
         assert box.texts("alice")[-1] == "Nothing was deleted."
@@ -263,9 +269,11 @@ async def test_forget_removes_every_row_that_names_the_member(tmp_path: Path) ->
         for table in tables:
             for row in conn.execute(f"SELECT * FROM {table}"):
                 flat = " ".join(str(v) for v in row)
-                for needle in ("alice", name, "hello there", "kill myself"):
+                for needle in ("alice", name, "hello there", "kill myself", "pairing note", "relayed words"):
                     assert needle not in flat, (table, needle)
-        assert conn.execute("SELECT COUNT(*) FROM members").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM members").fetchone() == (1,)  # maya, the mentor, stays
+        for table in ("pairings", "proposals", "pairing_feedback", "pair_requests"):
+            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,), table
         (label, state), = conn.execute("SELECT subject_label, state FROM escalations").fetchall()
         assert "forgotten" in label and state == "acknowledged"  # the safety record stays, without identity
 
