@@ -522,3 +522,21 @@ async def test_a_mentee_who_cancels_closes_the_proposal_and_the_mentor_is_told()
         assert "no longer needs a mentor" in box.texts("maya")[-1]
         await box.play("maya> [Accept]")
         assert box.texts("maya")[-1] == "That is no longer open."
+
+
+async def test_a_dm_right_after_a_check_in_asks_whether_it_is_a_private_note_or_for_the_mentor() -> None:
+    async with Box() as box:
+        await box.play(*mentor("maya", "Diabetes"), *member("alice", "Diabetes"), "alice> /peer pair",
+                       "maya> [Accept]", "alice> [Start]", "alice> /peer checkin daily 09:30", "~ 1d",
+                       "alice> [4 · Good]")
+        before = list(box.texts("maya"))
+        await box.play("alice> slept badly but the new pump helps")
+        asked = box.to("alice")[-1]
+        assert asked.text.startswith("Is this a private note") and box.texts("maya") == before
+        await box.play("alice> [Keep as my check-in note]")
+        assert box.texts("maya") == before  # a private note never reaches the mentor
+        assert box.texts("alice")[-1] == "Thank you for sharing that."
+        await box.play("~ 1d", "alice> [3 · Okay]", "alice> thanks for the tip yesterday!")
+        label = next(c.label for c in box.to("alice")[-1].choices if c.label.startswith("Send to"))
+        await box.play(f"alice> [{label}]")
+        assert box.texts("maya")[-1].endswith("(your mentee): thanks for the tip yesterday!")

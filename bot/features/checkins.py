@@ -251,6 +251,9 @@ class Checkins:
         self.settings = app.settings.checkins
         # Other features add choices to the falling-trend message (e.g. "Tell my mentor", pressed only by consent).
         self.support_choices: list[Callable[[Context, Member], Awaitable[list[Choice]]]] = []
+        # A DM that could be a check-in note or a message for someone else (a paired mentor): a hook may ask the
+        # member which it is (returns True when it took over) instead of the DM silently becoming a note.
+        self.note_or_message: list[Callable[[Context, Member, str], Awaitable[bool]]] = []
 
     def install(self) -> None:
         router = self.app.router
@@ -544,9 +547,14 @@ class Checkins:
         member = await ctx.tx.members.by_user(ctx.user)
         if member is None:
             return False
-        return await self._store_note(ctx, member, event.text, reply_if_none=False)
+        return await self._store_note(ctx, member, event.text, reply_if_none=False, ask=True)
 
-    async def _store_note(self, ctx: Context, member: Member, text: str, reply_if_none: bool) -> bool:
+    async def keep_note(self, ctx: Context, member: Member, text: str) -> None:
+        """The member said this text is a note for their latest check-in."""
+        await self._store_note(ctx, member, text, reply_if_none=True)
+
+    async def _store_note(self, ctx: Context, member: Member, text: str, reply_if_none: bool,
+                          ask: bool = False) -> bool:
         latest = next(iter(await ctx.tx.checkins.recent(member.id, 1)), None)
         open_for_note = (latest is not None and latest.answered_at is not None and latest.note is None
                          and not latest.skipped and ctx.now - latest.answered_at <= NOTE_WINDOW)
@@ -555,6 +563,10 @@ class Checkins:
                 ctx.reply("Notes go with your latest check-in answer, within two hours of answering.")
             return False
         assert latest is not None
+        if ask and not ctx.held:
+            for hook in self.note_or_message:
+                if await hook(ctx, member, text):
+                    return True
         await ctx.tx.checkins.set_note(latest.id, text.strip())
         if not ctx.held:  # a note in crisis already got the safety reply
             ctx.reply(NOTE_THANKS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -138,6 +138,8 @@ HELD_FIELD = ("I haven't saved that: a moderator will read your message first. Y
               "to make sure you're okay.")
 NOT_RELAYED = ("I haven't passed that message on. A moderator has been told and will be in touch; the lines above "
                "are there for you right now.")
+NOTE_OR_MESSAGE = "Is this a private note for your check-in, or a message to pass on?"
+KEEP_AS_NOTE = "Keep as my check-in note"
 DRAFT_GONE = "That message is no longer waiting to be sent. Please write it again."
 NO_PAIRING = "You're not in a mentor pairing right now. `/peer pair` asks for a mentor."
 STALE = "That is no longer open."
@@ -312,6 +314,8 @@ class MentorPairing:
         self.labels = {slug(label): label for label in app.settings.community.topics}
         self.languages = list(app.settings.community.languages)
         self.expiry = timedelta(hours=self.settings.proposal_expiry_hours)
+        # Stores a DM as the member's check-in note (wired to check-ins), when they say that is what it was.
+        self.keep_note: Callable[[Context, Member, str], Awaitable[None]] | None = None
 
     def install(self) -> None:
         router = self.app.router
@@ -327,7 +331,8 @@ class MentorPairing:
                               ("pair.notforme", self._not_for_me_button), ("pair.to", self._draft_button),
                               ("pair.share", self._share_button), ("pair.end", self._end_button),
                               ("pair.rematch", self._rematch_button), ("pair.keep", self._keep_button),
-                              ("pair.fb", self._feedback_button), ("pair.tell", self._tell_mentor_button)):
+                              ("pair.fb", self._feedback_button), ("pair.tell", self._tell_mentor_button),
+                              ("pair.note", self._note_button)):
             router.action(name, handler)
         router.on_dm(self._relay_dm)
         router.tick("pairing.due", timedelta(seconds=self.settings.tick_seconds), self.run_due,
@@ -913,6 +918,31 @@ class MentorPairing:
             ctx.reply(STALE)
             return None
         return member, pairing
+
+    async def note_or_message(self, ctx: Context, member: Member, text: str) -> bool:
+        """A DM right after a check-in answer from a paired member: ask whether it is a private note or a message
+        for the other side, rather than guess (a note must never reach the mentor by mistake, nor a message be
+        kept from them)."""
+        pairings = await ctx.tx.pairing.active_pairings_of(member.id)
+        if not pairings:
+            return False
+        await ctx.tx.pairing.save_draft(member.id, text, ctx.now)
+        choices = [Choice(KEEP_AS_NOTE, "pair.note", "", "primary")]
+        for pairing in pairings:
+            role = "mentor" if pairing.mentee_id == member.id else "mentee"
+            choices.append(Choice(f"Send to {await self._pseudonym(ctx.tx, pairing.other(member.id))} ({role})",
+                                  "pair.to", str(pairing.id)))
+        ctx.reply(NOTE_OR_MESSAGE, tuple(choices))
+        return True
+
+    async def _note_button(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        draft = await ctx.tx.pairing.take_draft(member.id)
+        if draft is None or ctx.now - draft[1] > DRAFT_TTL or self.keep_note is None:
+            ctx.reply(DRAFT_GONE)
+            return
+        await self.keep_note(ctx, member, draft[0])
 
     async def _draft_button(self, ctx: Context, event: ActionInvoked) -> None:
         if (found := await self._own_pairing(ctx, event.value)) is None:
