@@ -540,3 +540,29 @@ async def test_a_dm_right_after_a_check_in_asks_whether_it_is_a_private_note_or_
         label = next(c.label for c in box.to("alice")[-1].choices if c.label.startswith("Send to"))
         await box.play(f"alice> [{label}]")
         assert box.texts("maya")[-1].endswith("(your mentee): thanks for the tip yesterday!")
+
+
+async def test_mentees_are_matched_only_with_mentors_of_their_own_workspace() -> None:
+    from bot.events import ActionInvoked, CommandInvoked, ConversationRef, UserRef
+
+    async with Box() as box:
+        await box.play(*mentor("maya", "Diabetes"))
+        app, console = box.sandbox.app, box.sandbox.console
+        bob = UserRef("console", "another-server", "bob")
+        dm = ConversationRef("console", "another-server", "dm:bob", kind="dm")
+        seq = iter(range(1000))
+
+        async def press(label: str) -> None:
+            item, choice = console.find_choice("bob", label)
+            await app.handle(ActionInvoked(bob, dm, choice.action, choice.value, box.sandbox.clock.now(),
+                                           message=item.ref, event_id=f"other-{next(seq)}"))
+            await app.dispatcher.drain()
+
+        await app.handle(CommandInvoked(bob, dm, "join", box.sandbox.clock.now(), event_id="other-join"))
+        await app.dispatcher.drain()
+        for label in ("I agree", "Looking for support", "Diabetes", "Done", "English", "Use UTC", "No check-ins"):
+            await press(label)
+        await app.handle(CommandInvoked(bob, dm, "pair", box.sandbox.clock.now(), event_id="other-pair"))
+        await app.dispatcher.drain()
+        assert "waitlist" in box.texts("bob")[-1]  # maya mentors in another workspace: not a candidate
+        assert not any("Accept" in [c.label for c in d.choices] for d in box.to("maya"))

@@ -695,7 +695,13 @@ class MentorPairing:
     async def _candidates(self, ctx: Context, mentee: Member,
                           request: PairRequest) -> tuple[list[Match], dict[int, MentorLoad]]:
         tx = ctx.tx
-        loads = {m.offer.member_id: m for m in await tx.pairing.mentors_with_load(MentorStatus.APPROVED)}
+        # Only mentors of the mentee's own community (platform and workspace or server): its moderators approved
+        # them, and a contact shared later must reach someone on the same platform.
+        home = {(u.platform, u.workspace) for u in await tx.members.identities(mentee.id)}
+        loads = {}
+        for m in await tx.pairing.mentors_with_load(MentorStatus.APPROVED):
+            if home & {(u.platform, u.workspace) for u in await tx.members.identities(m.offer.member_id)}:
+                loads[m.offer.member_id] = m
         # Never a former mentor; a mentor already asked for this request waits a while before being asked again.
         asked_since = max(request.requested_at, ctx.now - REASK_AFTER)
         never = (await tx.pairing.former_mentors(mentee.id)
