@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.events import ConversationRef, UserRef
+from bot.events import Choice, ConversationRef, UserRef
 from bot.safety.detector import Detector, load_shared
 from bot.safety.escalation import SafetyDesk
 from bot.store import Transaction
@@ -19,6 +19,7 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     from bot.features.data_rights import DataRights
     from bot.features.groups import Groups
     from bot.features.onboarding import Onboarding
+    from bot.features.surveys import Surveys
 
     detector = detector or load_shared(app.settings.safety.lexicon_path or None)
     desk = SafetyDesk(detector, app.settings.safety, app.resources)
@@ -31,12 +32,20 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     onboarding.install()
     groups = Groups(app)
     groups.install()
+    surveys = Surveys(app)  # before check-ins: a DM answering the survey's last question is not a check-in note
+    surveys.install()
     checkins = Checkins(app)
     checkins.install()
     onboarding.listeners.append(checkins.profile_changed)
+    onboarding.listeners.append(surveys.profile_changed)
+    onboarding.settings_fields["surveys"] = surveys.profile_setting
+    onboarding.profile_lines.append("Surveys: `/peer profile surveys off` stops the anonymous surveys for good "
+                                    "(`on` allows them again).")
+    onboarding.profile_choices.append(Choice("Survey settings", "sv.settings", ""))
     rights = DataRights(app)
     rights.install()
     rights.exporters["checkins"] = checkins.export
+    rights.exporters["surveys"] = surveys.export
 
     async def pseudonym_of(tx: Transaction, user: UserRef) -> str | None:
         member = await tx.members.by_user(user)

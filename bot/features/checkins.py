@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands import Command
+from bot.evaluation import week_of
 from bot.events import (
     ActionInvoked,
     Choice,
@@ -498,6 +499,7 @@ class Checkins:
             return
         member, checkin = found
         await ctx.tx.checkins.answer(checkin.id, int(raw_mood), False, ctx.now)
+        await ctx.tx.activity.record(member.id, week_of(ctx.now), "checkin")
         await self._answered(ctx, member, checkin)
         ctx.reply(answered_text(int(raw_mood)))
         await self._offer_support_if_falling(ctx, member)
