@@ -17,14 +17,17 @@ VERBS: tuple[tuple[str, str, str], ...] = (
     ("post", "/peer post <group> <text>", "post anonymously in a group channel under your pseudonym"),
     ("reply", "/peer reply <post-id> <text>", "reply anonymously to a group post"),
     ("delete", "/peer delete <post-id>", "delete one of your anonymous posts"),
-    ("pair", "/peer pair", "ask to be paired with a mentor who has been there"),
-    ("mentor", "/peer mentor", "offer to mentor others"),
+    ("pair", "/peer pair [a note for the mentor]", "ask for a mentor who has been there (`/peer pair end`, "
+     "`share`, `status`, `cancel`)"),
+    ("say", "/peer say [@pseudonym] <text>", "say something to your mentor or mentee (a DM to me works too)"),
+    ("mentor", "/peer mentor", "offer to mentor others, or pause, change or step down"),
     ("checkin", "/peer checkin", "check in now, or change your check-in schedule"),
     ("pause", "/peer pause [duration]", "pause check-ins and pairing messages"),
     ("resume", "/peer resume", "resume after a pause"),
     ("export", "/peer export", "get a copy of everything peerbot stores about you"),
     ("forget", "/peer forget", "delete everything peerbot stores about you, for good"),
-    ("mod", "/peer mod ack|resolve|reveal|approve|mute|report ...", "moderator tools (moderators only)"),
+    ("mod", "/peer mod ack|resolve|reveal|approve|decline|mute|waitlist|report ...",
+     "moderator tools (moderators only)"),
 )
 VERB_NAMES: tuple[str, ...] = tuple(verb for verb, _, _ in VERBS)
 

@@ -212,6 +212,19 @@ class CheckinSettings(_Section):
         return f"{int(parts[0]):02d}:{int(parts[1]):02d}"
 
 
+class PairingSettings(_Section):
+    # Hours a mentor (then the mentee) has to answer a proposal before the next candidate is tried.
+    proposal_expiry_hours: float = Field(default=48.0, gt=0, le=24 * 30)
+    # Days after a pairing starts when both sides are asked "how is it going?".
+    followup_days: float = Field(default=7.0, gt=0, le=365)
+    # Mentees a new mentor takes at once, until they change it.
+    default_capacity: int = Field(default=2, ge=1, le=20)
+    # A follow-up score at or below this offers a rematch.
+    low_score_threshold: int = Field(default=2, ge=1, le=4)
+    # How often the scheduler looks for expired proposals and due follow-ups.
+    tick_seconds: float = Field(default=60.0, ge=1)
+
+
 class PrivacySettings(_Section):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
@@ -247,6 +260,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     checkins: CheckinSettings = Field(default_factory=CheckinSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    pairing: PairingSettings = Field(default_factory=PairingSettings)
 
     @model_validator(mode="after")
     def _groups_name_known_topics(self) -> Settings:

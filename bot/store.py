@@ -459,6 +459,10 @@ class ActivityRepo(Protocol):
         """Count one activity of `kind` (post, reply, checkin, pair) for the member in the week starting `week`."""
         ...
 
+    async def pairing_started(self, pairing_id: int, requested_at: datetime) -> None:
+        """Keep when the mentee of a new pairing first asked, for the wait-to-match figure."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MemberFacts:
@@ -513,7 +517,6 @@ class PairingFacts:
     end_reason: str | None
     capacity: int = 0
     score: int | None = None  # a pairing's follow-up rating (mean of its answers, rounded)
-    messages: int = 0  # relayed messages of a pairing in the period
 
 
 class EvaluationQueries(Protocol):
@@ -542,6 +545,221 @@ class EvaluationQueries(Protocol):
     async def pairing(self, start: datetime, end: datetime) -> list[PairingFacts]: ...
 
 
+class MentorStatus(enum.StrEnum):
+    PENDING = "pending"  # offered, waiting for a moderator
+    APPROVED = "approved"
+    PAUSED = "paused"  # approved, but no new mentees for now
+    DECLINED = "declined"
+    STEPPED_DOWN = "stepped_down"
+
+
+class ProposalState(enum.StrEnum):
+    ASKED_MENTOR = "asked_mentor"
+    MENTOR_ACCEPTED = "mentor_accepted"  # the mentee is asked next
+    STARTED = "started"
+    MENTOR_DECLINED = "mentor_declined"
+    MENTEE_DECLINED = "mentee_declined"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class PairingState(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class MentorOffer:
+    member_id: int
+    status: MentorStatus
+    topics: tuple[str, ...]
+    languages: tuple[str, ...]
+    timezone: str
+    capacity: int
+    availability: str
+    intro: str
+    offered_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    last_new_mentee_at: datetime | None = None
+    alert_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MentorLoad:
+    offer: MentorOffer
+    load: int  # active pairings plus proposals still waiting for an answer
+
+
+@dataclass(frozen=True, slots=True)
+class PairRequest:
+    member_id: int
+    topics: tuple[str, ...]
+    note: str | None
+    requested_at: datetime
+    waiting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    id: int
+    mentee_id: int
+    mentor_id: int
+    state: ProposalState
+    shared_topics: tuple[str, ...]
+    tz_hours_apart: float | None
+    created_at: datetime
+    expires_at: datetime | None
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    id: int
+    mentee_id: int
+    mentor_id: int
+    state: PairingState
+    shared_topics: tuple[str, ...]
+    started_at: datetime
+    ended_at: datetime | None
+    ended_by: str | None
+    end_reason: str | None
+    mentee_shares: bool
+    mentor_shares: bool
+    followup_at: datetime | None
+
+    def side_of(self, member_id: int) -> str:
+        return "mentee" if member_id == self.mentee_id else "mentor"
+
+    def other(self, member_id: int) -> int:
+        return self.mentor_id if member_id == self.mentee_id else self.mentee_id
+
+
+@dataclass(frozen=True, slots=True)
+class PairingFeedback:
+    id: int
+    pairing_id: int
+    member_id: int
+    side: str
+    asked_at: datetime
+    answered_at: datetime | None
+    score: int | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PairingAuditEntry:
+    at: datetime
+    record: str  # "mentor:<member id>", "proposal:<id>" or "pairing:<id>"
+    from_state: str | None
+    to_state: str
+    actor: str
+
+
+class PairingRepo(Protocol):
+    # -- mentors
+    async def mentor(self, member_id: int) -> MentorOffer | None: ...
+
+    async def save_mentor(self, offer: MentorOffer) -> None: ...
+
+    async def mentors_with_load(self, status: MentorStatus) -> list[MentorLoad]:
+        """Mentors in a status, each with their current load (active pairings and open proposals)."""
+        ...
+
+    async def mentor_counts(self) -> dict[MentorStatus, int]: ...
+
+    # -- requests and the waitlist
+    async def request(self, member_id: int) -> PairRequest | None: ...
+
+    async def save_request(self, request: PairRequest) -> None: ...
+
+    async def delete_request(self, member_id: int) -> None: ...
+
+    async def waiting(self, limit: int) -> list[PairRequest]:
+        """The waitlist, longest waiting first."""
+        ...
+
+    # -- proposals
+    async def add_proposal(self, mentee_id: int, mentor_id: int, shared_topics: tuple[str, ...],
+                           tz_hours_apart: float | None, expires_at: datetime, now: datetime) -> Proposal: ...
+
+    async def proposal(self, proposal_id: int) -> Proposal | None: ...
+
+    async def set_proposal_state(self, proposal_id: int, state: ProposalState, now: datetime,
+                                 expires_at: datetime | None = None) -> None:
+        """The caller checked the transition; `expires_at` is when the next answer is due (None: none awaited)."""
+        ...
+
+    async def open_proposal_of_mentee(self, mentee_id: int) -> Proposal | None: ...
+
+    async def open_proposals_of_mentor(self, mentor_id: int) -> list[Proposal]: ...
+
+    async def mentors_asked_since(self, mentee_id: int, since: datetime) -> set[int]: ...
+
+    async def expired_proposals(self, now: datetime, limit: int) -> list[Proposal]:
+        """Proposals whose answer is overdue, oldest first (claimed in the transaction that expires them)."""
+        ...
+
+    async def next_expiry(self) -> datetime | None: ...
+
+    # -- pairings
+    async def add_pairing(self, mentee_id: int, mentor_id: int, shared_topics: tuple[str, ...], now: datetime,
+                          followup_at: datetime) -> Pairing: ...
+
+    async def pairing(self, pairing_id: int) -> Pairing | None: ...
+
+    async def active_pairings_of(self, member_id: int) -> list[Pairing]:
+        """Active pairings where the member is either side, oldest first."""
+        ...
+
+    async def pairings_of(self, member_id: int) -> list[Pairing]: ...
+
+    async def end_pairing(self, pairing_id: int, ended_by: str, reason: str, now: datetime) -> None: ...
+
+    async def set_shares(self, pairing_id: int, side: str) -> None: ...
+
+    async def former_mentors(self, mentee_id: int) -> set[int]:
+        """Mentors this mentee was ever paired with (never proposed again)."""
+        ...
+
+    async def due_followups(self, now: datetime, limit: int) -> list[Pairing]: ...
+
+    async def clear_followup(self, pairing_id: int) -> None: ...
+
+    async def next_followup(self) -> datetime | None: ...
+
+    # -- follow-up feedback
+    async def add_feedback(self, pairing_id: int, member_id: int, side: str, now: datetime) -> int: ...
+
+    async def feedback(self, feedback_id: int) -> PairingFeedback | None: ...
+
+    async def answer_feedback(self, feedback_id: int, score: int, now: datetime) -> None: ...
+
+    async def set_feedback_note(self, feedback_id: int, note: str) -> None: ...
+
+    async def feedback_of(self, member_id: int) -> list[PairingFeedback]:
+        """Newest first."""
+        ...
+
+    # -- a relay draft (the sender is choosing which pairing)
+    async def save_draft(self, member_id: int, text: str, now: datetime) -> None: ...
+
+    async def take_draft(self, member_id: int) -> tuple[str, datetime] | None:
+        """The draft and when it was written; it is deleted as it is taken."""
+        ...
+
+    async def purge_drafts(self, before: datetime) -> int: ...
+
+    # -- program figures (anonymous counts) and the audit
+    async def count(self, figure: str, now: datetime) -> None: ...
+
+    async def figures(self) -> dict[str, int]: ...
+
+    async def audit(self, record: str, from_state: str | None, to_state: str, actor: str, now: datetime) -> None: ...
+
+    async def audit_trail(self, record: str) -> list[PairingAuditEntry]: ...
+
+
 class Transaction(Protocol):
     outbox: OutboxInTransaction
     inbound: InboundLog
@@ -555,6 +773,7 @@ class Transaction(Protocol):
     surveys: SurveyRepo
     activity: ActivityRepo
     evaluation: EvaluationQueries
+    pairing: PairingRepo
 
 
 class OutboxQueue(Protocol):

@@ -24,6 +24,7 @@ from bot.store import OutboxItem, OutboxStatus, Priority, SchemaTooNewError, Sto
 from storage.sqlite_checkins import Checkins
 from storage.sqlite_evaluation import Activity, EvaluationQueries, Surveys
 from storage.sqlite_members import GroupPosts, Members, ModerationLog, RetentionPurge
+from storage.sqlite_pairing import Pairing
 from storage.sqlite_safety import Escalations, OutreachTable
 from storage.timefmt import parse_ts, ts
 
@@ -230,6 +231,7 @@ class _Transaction:
         self.surveys = Surveys(store.db)
         self.activity = Activity(store.db)
         self.evaluation = EvaluationQueries(store.db)
+        self.pairing = Pairing(store.db)
 
 
 class SQLiteStore:

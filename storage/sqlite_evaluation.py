@@ -138,6 +138,10 @@ class Activity:
             (member_id, week.isoformat(), kind),
         )
 
+    async def pairing_started(self, pairing_id: int, requested_at: datetime) -> None:
+        await self._db.execute("INSERT INTO pairing_waits (pairing_id, requested_at) VALUES (?, ?)"
+                               " ON CONFLICT (pairing_id) DO NOTHING", (pairing_id, ts(requested_at)))
+
 
 class EvaluationQueries:
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -206,4 +210,23 @@ class EvaluationQueries:
         return found
 
     async def pairing(self, start: datetime, end: datetime) -> list[PairingFacts]:
-        return []  # filled in by the pairing tables where they exist
+        facts = [PairingFacts("request", int(str(r[0])), None, parse_ts(str(r[1])), None, None)
+                 for r in await self._rows("SELECT member_id, requested_at FROM pair_requests")]
+        for mentee, mentor, started, ended, reason, requested, score in await self._rows(
+                "SELECT p.mentee_id, p.mentor_id, p.started_at, p.ended_at, p.end_reason, w.requested_at,"
+                " (SELECT AVG(score) FROM pairing_feedback f WHERE f.pairing_id = p.id AND f.score IS NOT NULL)"
+                " FROM pairings p LEFT JOIN pairing_waits w ON w.pairing_id = p.id"
+                " WHERE p.started_at < ? AND (p.ended_at IS NULL OR p.ended_at >= ?)"
+                "    OR p.started_at >= ? AND p.started_at < ?", (ts(end), ts(start), ts(start), ts(end))):
+            started_at = parse_ts(str(started))
+            if requested is not None:
+                facts.append(PairingFacts("request", int(str(mentee)), int(str(mentor)), parse_ts(str(requested)),
+                                          started_at, None))
+            facts.append(PairingFacts("pairing", int(str(mentee)), int(str(mentor)), started_at, opt_ts(ended),
+                                      None if reason is None else str(reason),
+                                      score=None if score is None else round(float(str(score)))))
+        facts += [PairingFacts("mentor", int(str(r[0])), int(str(r[0])), opt_ts(r[2]), None, None,
+                               capacity=int(str(r[1])))
+                  for r in await self._rows("SELECT member_id, capacity, decided_at FROM mentors"
+                                            " WHERE status = 'approved'")]
+        return facts

@@ -47,9 +47,9 @@ async def test_a_handler_that_crashes_tells_the_member_and_the_bot_goes_on(
         ctx.reply("half-done work that must not be sent")
         raise RuntimeError("bug")
 
-    sandbox.app.router.command("mentor", broken)
+    sandbox.app.router.command("crash", broken)
     with caplog.at_level(logging.ERROR):
-        await sandbox.play("alice> /peer mentor secret words")
+        await sandbox.play("alice> /peer crash secret words")
     await sandbox.play("alice> /peer help")
     texts = [text for _, text in to(sandbox)]
     assert texts[0].startswith("Sorry, something went wrong on our side") and "988" in texts[0]
@@ -87,8 +87,8 @@ async def test_a_press_on_a_button_nobody_handles_says_it_is_no_longer_active(sa
     async def ask(ctx: Context, command: Command) -> None:
         ctx.reply("Pick one", choices=(Choice("Old", "retired.action", "1"),))
 
-    sandbox.app.router.command("mentor", ask)
-    await sandbox.play("alice> /peer mentor")
+    sandbox.app.router.command("oldbutton", ask)
+    await sandbox.play("alice> /peer oldbutton")
     await sandbox.play("alice> [Old]")
     assert to(sandbox)[-1][1].startswith("That button is no longer active")
     assert OutboundMessage  # imported for the Choice type's module

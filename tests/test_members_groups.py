@@ -85,10 +85,11 @@ async def test_profile_changes_by_typed_commands() -> None:
                        "alice> /peer profile timezone Europe/London", "alice> /peer profile timezone Mars/Base",
                        "alice> /peer profile role mentor")
         texts = box.texts("alice")
-        assert "Topics: Diabetes, Staff wellbeing" in texts[-5]
-        assert "Timezone: Europe/London" in texts[-4]
-        assert "I don't know the timezone `Mars/Base`" in texts[-3]
-        assert "confirm mentors" in texts[-2] and "Role: mentor" in texts[-1]
+        assert "Topics: Diabetes, Staff wellbeing" in texts[-6]
+        assert "Timezone: Europe/London" in texts[-5]
+        assert "I don't know the timezone `Mars/Base`" in texts[-4]
+        assert "confirm mentors" in texts[-3] and "Role: mentor" in texts[-1]
+        assert "sent your offer to mentor" in texts[-2]  # with topics, the mentor role is an offer to mentor
 
 
 async def test_pseudonyms_are_readable_unique_and_not_derived_from_the_person() -> None:

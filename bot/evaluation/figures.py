@@ -367,9 +367,11 @@ def pairing(b: _Builder, data: ProgramData) -> None:
     b.add("pairing", "active_mentors", "all", len(active_mentors), len(active_mentors))
     capacity = sum(f.capacity for f in mentors)
     b.add("pairing", "capacity_used_share", "all", len(active) / capacity if capacity else None, len(mentors))
+    # Relayed messages counted in the activity record, per active pair and week of the period.
     weeks = max(len(period.weeks), 1)
+    relayed = sum(count for _, _, kind, count in data.activity if kind == "pair")
     b.add("pairing", "messages_per_pair_week", "all",
-          round(sum(f.messages for f in active) / len(active) / weeks, 2) if active else None, people(active))
+          round(relayed / len(active) / weeks, 2) if active else None, people(active))
 
 
 def compute(data: ProgramData, min_cell_size: int) -> Figures:

@@ -19,6 +19,7 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     from bot.features.data_rights import DataRights
     from bot.features.groups import Groups
     from bot.features.onboarding import Onboarding
+    from bot.features.pairing import MentorPairing
     from bot.features.surveys import Surveys
 
     detector = detector or load_shared(app.settings.safety.lexicon_path or None)
@@ -46,6 +47,14 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     rights.install()
     rights.exporters["checkins"] = checkins.export
     rights.exporters["surveys"] = surveys.export
+    pairing = MentorPairing(app)
+    pairing.install()
+    onboarding.listeners.append(pairing.profile_changed)
+    checkins.support_choices.append(pairing.trend_choices)
+    rights.exporters["pairing"] = pairing.export
+    rights.before_forget.append(pairing.member_leaving)
+    desk.location_override = pairing.pair_location
+    desk.report_sections.append(pairing.waitlist_summary)
 
     async def pseudonym_of(tx: Transaction, user: UserRef) -> str | None:
         member = await tx.members.by_user(user)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -249,6 +250,8 @@ class Checkins:
     def __init__(self, app: App) -> None:
         self.app = app
         self.settings = app.settings.checkins
+        # Other features add choices to the falling-trend message (e.g. "Tell my mentor", pressed only by consent).
+        self.support_choices: list[Callable[[Context, Member], Awaitable[list[Choice]]]] = []
 
     def install(self) -> None:
         router = self.app.router
@@ -532,7 +535,8 @@ class Checkins:
             return
         await ctx.tx.checkins.save_schedule(replace(schedule, trend_offered_at=ctx.now))
         groups = list(getattr(self.app.settings.groups, ctx.user.platform, {}))
-        ctx.reply(trend_text(groups, self.footer))
+        choices = [choice for provider in self.support_choices for choice in await provider(ctx, member)]
+        ctx.reply(trend_text(groups, self.footer), tuple(choices))
         if schedule.share_trend:
             ctx.emit(PostToModerators(ctx.user.platform, ctx.user.workspace,
                                       OutboundMessage(moderator_trend_text(member.pseudonym, moods))))

@@ -37,6 +37,8 @@ class DataRights:
     def __init__(self, app: App) -> None:
         self.app = app
         self.exporters: dict[str, Exporter] = {}
+        # Features that must tidy up before a member is forgotten (e.g. tell a mentor their mentee left).
+        self.before_forget: list[Callable[[Context, Member], Awaitable[None]]] = []
 
     def install(self) -> None:
         router = self.app.router
@@ -78,6 +80,10 @@ class DataRights:
         if event.value != "yes":
             ctx.reply(KEPT)
             return
+        member = await ctx.tx.members.by_user(ctx.user)
+        if member is not None:
+            for tidy in self.before_forget:
+                await tidy(ctx, member)
         await ctx.tx.members.forget_user(ctx.user, ctx.now)
         log.info("a person was forgotten")
         ctx.reply(FORGOTTEN + "\n" + self.app.texts.crisis_footer)

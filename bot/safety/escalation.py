@@ -84,6 +84,10 @@ class SafetyDesk:
         self.timeout = timedelta(minutes=settings.ack_timeout_minutes)
         self.label_for: SubjectLabeler = _no_pseudonym
         self.location_for: LocationNamer = _default_location
+        # A feature may name a more specific place than the conversation (e.g. a mentor pairing's relay).
+        self.location_override: Callable[[Context], Awaitable[str | None]] | None = None
+        # More lines for `/peer mod report` from other features (e.g. the mentor waitlist).
+        self.report_sections: list[Callable[[Transaction, datetime], Awaitable[str]]] = []
         self.work: WorkFactory | None = None  # set by install(): the app's unit-of-work factory
 
     def install(self, router: Router, work: WorkFactory) -> None:
@@ -138,8 +142,9 @@ class SafetyDesk:
             label = "the author of that channel message"
         else:
             label = await self.label_for(ctx.tx, user) or "someone who has not joined peerbot"
-        location = (self.location_for(conversation) if conversation is not None
-                    else "a form sent to the bot" if isinstance(ctx.event, FormSubmitted) else "unknown")
+        location = (await self.location_override(ctx) if self.location_override else None) or (
+            self.location_for(conversation) if conversation is not None
+            else "a form sent to the bot" if isinstance(ctx.event, FormSubmitted) else "unknown")
         case = await ctx.tx.escalations.create(NewEscalation(
             platform=user.platform, workspace=user.workspace, subject_key=user.key, subject_label=label,
             severity=severity, categories=tuple(sorted(categories)), location=location, excerpt=excerpt,
@@ -339,6 +344,8 @@ class SafetyDesk:
             resolved = sum(1 for c in recent if c.state is EscalationState.RESOLVED)
             lines.append(f"Re-paged: {sum(1 for c in recent if c.repage_count)}, breached: "
                          f"{sum(1 for c in recent if c.breached)}, resolved: {resolved}/{len(recent)}")
+        for section in self.report_sections:
+            lines += ["", await section(tx, now)]
         return "\n".join(lines)
 
     async def _cmd_ack(self, ctx: Context, command: Command) -> None:

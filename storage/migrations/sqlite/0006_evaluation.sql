@@ -47,3 +47,9 @@ CREATE TABLE activity (
     PRIMARY KEY (member_id, week, kind)
 );
 CREATE INDEX activity_week ON activity (week);
+
+-- When each pairing's mentee first asked for a mentor (the request row goes once they are matched): wait to match.
+CREATE TABLE pairing_waits (
+    pairing_id   INTEGER PRIMARY KEY REFERENCES pairings (id) ON DELETE CASCADE,
+    requested_at TEXT    NOT NULL
+);
