@@ -44,7 +44,10 @@ async def build(tx: Transaction, period: Period, min_cell_size: int, with_pairin
 
 
 def shown(value: float | None, k: int, fmt: str = "{:.0f}") -> str:
-    return f"fewer than {k}" if value is None else fmt.format(value)
+    """A count reads "fewer than 5" when suppressed; any other figure "not shown (fewer than 5 people)"."""
+    if value is None:
+        return f"fewer than {k}" if fmt == "{:.0f}" else f"not shown (fewer than {k} people)"
+    return fmt.format(value)
 
 
 def headline(figures: Figures) -> list[str]:
@@ -69,12 +72,12 @@ def headline(figures: Figures) -> list[str]:
             f"{shown(v('wellbeing', 'who5_change_ci95_high'), k, '{:+.1f}')}, "
             f"{v('wellbeing', 'who5_pairs'):.0f} members); "
             f"{shown(v('wellbeing', 'who5_improved_share'), k, '{:.0%}')} improved by 10 points or more")
-    lines.append(f"• Satisfaction with the program: {shown(v('satisfaction', 'program_mean'), k, '{:.1f}')} of 5 "
+    lines.append(f"• Satisfaction with the program: {shown(v('satisfaction', 'program_mean'), k, '{:.1f} of 5')} "
                  f"({shown(v('satisfaction', 'program_responses'), k)} answers)")
     if figures.pairing_available:
         lines.append(f"• Pairing: {shown(v('pairing', 'active_pairs'), k)} active pairs, "
                      f"{shown(v('pairing', 'mentees_waiting'), k)} mentees waiting")
     lines.append(f"• Safety alerts: {shown(v('safety', 'escalations'), k)}; time to acknowledge: median "
-                 f"{shown(v('safety', 'ack_minutes_median'), k, '{:.1f}')} min, p90 "
-                 f"{shown(v('safety', 'ack_minutes_p90'), k, '{:.1f}')} min")
+                 f"{shown(v('safety', 'ack_minutes_median'), k, '{:.1f} min')}, p90 "
+                 f"{shown(v('safety', 'ack_minutes_p90'), k, '{:.1f} min')}")
     return lines

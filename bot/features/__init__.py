@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from bot.events import Choice, ConversationRef, UserRef
 from bot.safety.detector import Detector, load_shared
 from bot.safety.escalation import SafetyDesk
-from bot.store import Transaction
+from bot.store import Member, Transaction
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -55,6 +55,14 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     rights.before_forget.append(pairing.member_leaving)
     desk.location_override = pairing.pair_location
     desk.report_sections.append(pairing.waitlist_summary)
+    desk.report_sections.append(surveys.report_headline)
+    desk.report_files.append(surveys.report_file)
+
+    async def paired_as(tx: Transaction, member: Member) -> str | None:
+        active = await tx.pairing.active_pairings_of(member.id)
+        return active[0].side_of(member.id) if active else None
+
+    surveys.paired_as = paired_as
 
     async def pseudonym_of(tx: Transaction, user: UserRef) -> str | None:
         member = await tx.members.by_user(user)

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.commands import Command
 from bot.evaluation import week_of
+from bot.evaluation.figures import Figures
+from bot.evaluation.render import to_html
+from bot.evaluation.report import build, headline, period_for
 from bot.events import ActionInvoked, Choice, MessageReceived, OutboundMessage, SendDirect, UserRef
 from bot.mentions import neutralise
 from bot.router import Context
@@ -488,6 +491,24 @@ class Surveys:
                 await self._record(ctx, member, survey, survey.position, int(word))
             case _:
                 ctx.reply(SURVEY_HELP)
+
+    # -- `/peer mod report`: the headline numbers, and the whole report as a file where the platform takes files
+
+    async def _figures(self, tx: Transaction, now: datetime) -> Figures:
+        period = period_for(None, None, now.date())
+        return await build(tx, period, self.settings.min_cell_size)
+
+    async def report_headline(self, tx: Transaction, now: datetime) -> str:
+        return "\n".join(headline(await self._figures(tx, now)))
+
+    async def report_file(self, ctx: Context) -> None:
+        if self.app.supports(ctx.user.platform, "files"):
+            document = to_html(await self._figures(ctx.tx, ctx.now), self.app.settings.community.name)
+            ctx.dm(ctx.user, OutboundMessage("The program report for the last 90 days (open it in a browser; it "
+                                             "prints well).", attachment_name="peerbot-report.html",
+                                             attachment=document))
+        else:
+            ctx.reply("The full program report: `peerbot report --format html --out report.html` on the server.")
 
     # -- data rights
 
