@@ -344,3 +344,30 @@ async def test_moderators_get_the_headline_numbers_in_chat(tmp_path: Path) -> No
         report_text = "\n".join(box.texts("mod"))
         assert "Program figures" in report_text and "WHO-5" in report_text and "fewer than 5" in report_text
         assert "peerbot report --format html" in report_text  # the console takes no files
+
+
+def test_the_survey_journey_script_baseline_then_follow_up_after_ninety_days(tmp_path: Path) -> None:
+    from tests.test_scripts import SCRIPTS
+    from tests.test_scripts import START as SCRIPT_START
+
+    db = tmp_path / "journey.db"
+    result = peerbot("demo", "--script", str(SCRIPTS / "survey_journey.txt"), "--json", "--start", SCRIPT_START,
+                     "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    offers = [m for m in out if m["buttons"] == ["Start", "Not now", "Never ask me"]]
+    assert [m["t"] for m in offers] == ["2026-03-02T09:00:00+00:00", "2026-05-31T09:00:00+00:00"]
+    assert "a while since the last survey" in offers[1]["text"]
+    questions = [m["text"] for m in out if str(m["text"]).startswith("Question ")]
+    assert len(questions) == 2 * 8 and "burnout" in questions[5] and "improve" in questions[7]
+    export = next(str(m["text"]) for m in out if "peerbot-export.json" in str(m["text"]))
+    surveys = json.loads(export[export.index("{"):])["surveys"]["surveys"]
+    assert [s["kind"] for s in surveys] == ["baseline", "followup"]
+    baseline, followup = (s["answers"] for s in surveys)
+    assert sum(baseline[f"who5_{i}"] for i in range(1, 6)) * 4 == 36 and baseline["burnout"] == 3
+    assert sum(followup[f"who5_{i}"] for i in range(1, 6)) * 4 == 76 and followup["satisfaction"] == 5
+    reported = peerbot("report", "--db", str(db), "--from", "2026-03-01", "--to", "2026-06-30")
+    assert reported.returncode == 0, reported.stderr
+    data = json.loads(reported.stdout)
+    assert data["wellbeing"]["who5_change_mean"]["all"] is None  # one member: below the privacy floor
+    assert data["satisfaction"]["improvement_suggestions"] is None
