@@ -371,3 +371,28 @@ def test_the_survey_journey_script_baseline_then_follow_up_after_ninety_days(tmp
     data = json.loads(reported.stdout)
     assert data["wellbeing"]["who5_change_mean"]["all"] is None  # one member: below the privacy floor
     assert data["satisfaction"]["improvement_suggestions"] is None
+
+
+async def test_where_the_platform_takes_files_the_moderator_gets_the_html_report(store: SQLiteStore, clock) -> None:
+    from dataclasses import dataclass
+
+    from bot.config import Settings
+    from bot.events import CommandInvoked, ConversationRef, SendDirect, UserRef
+    from bot.store import OutboxStatus
+    from bot.wiring import build_app
+    from tests.conftest import UnreliablePlatform
+
+    @dataclass
+    class FilePlatform(UnreliablePlatform):
+        async def is_moderator(self, user: UserRef) -> bool:
+            return True
+
+    platform = FilePlatform(clock, capabilities=frozenset({"files", "ephemeral"}))
+    app = build_app(Settings(), store, clock, {"console": platform})
+    moderator = UserRef("console", "w", "mod")
+    await app.handle(CommandInvoked(moderator, ConversationRef("console", "w", "dm:mod", kind="dm"), "mod report",
+                                    clock.now()))
+    pending = [i.action for i in await store.outbox.items(OutboxStatus.PENDING)]
+    files = [a for a in pending if isinstance(a, SendDirect) and a.message.attachment_name == "peerbot-report.html"]
+    assert len(files) == 1 and files[0].to == moderator
+    assert files[0].message.attachment.startswith("<!DOCTYPE html>") and "<svg" in files[0].message.attachment
