@@ -499,7 +499,9 @@ class Surveys:
         return await build(tx, period, self.settings.min_cell_size)
 
     async def report_headline(self, tx: Transaction, now: datetime) -> str:
-        return "\n".join(headline(await self._figures(tx, now)))
+        return "\n".join([*headline(await self._figures(tx, now)),
+                          "The whole report: `peerbot report --format html --out report.html` on the server (and "
+                          "as a file here, where the platform takes files)."])
 
     async def report_file(self, ctx: Context) -> None:
         if self.app.supports(ctx.user.platform, "files"):
@@ -507,8 +509,6 @@ class Surveys:
             ctx.dm(ctx.user, OutboundMessage("The program report for the last 90 days (open it in a browser; it "
                                              "prints well).", attachment_name="peerbot-report.html",
                                              attachment=document))
-        else:
-            ctx.reply("The full program report: `peerbot report --format html --out report.html` on the server.")
 
     # -- data rights
 
