@@ -396,3 +396,12 @@ async def test_where_the_platform_takes_files_the_moderator_gets_the_html_report
     files = [a for a in pending if isinstance(a, SendDirect) and a.message.attachment_name == "peerbot-report.html"]
     assert len(files) == 1 and files[0].to == moderator
     assert files[0].message.attachment.startswith("<!DOCTYPE html>") and "<svg" in files[0].message.attachment
+
+
+async def test_the_daily_purge_deletes_suggestions_older_than_the_retention_period(store: SQLiteStore) -> None:
+    async with store.transaction() as tx:
+        await tx.surveys.add_suggestion(datetime(2026, 1, 5).date(), "old")
+        await tx.surveys.add_suggestion(datetime(2026, 3, 2).date(), "recent")
+        counts = await tx.retention.purge(datetime(2026, 3, 1, tzinfo=UTC))
+        assert counts["survey_suggestions"] == 1
+        assert await tx.evaluation.suggestions(datetime(2025, 1, 1).date(), datetime(2027, 1, 1).date()) == ["recent"]

@@ -69,6 +69,7 @@ def offer_text(kind: str, min_cell_size: int) -> str:
         f"• Your answers are only ever reported as totals of at least {min_cell_size} people, never with your "
         "pseudonym, and never shown to other members or your managers.",
         "• Skip any question or stop at any time. Declining changes nothing else you get from peerbot.",
+        "Answer with the buttons, or type `/peer survey <number>` (`/peer survey skip`, `/peer survey never`).",
     ])
 
 
