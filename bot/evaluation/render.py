@@ -108,9 +108,9 @@ def _format(cell: Cell, k: int) -> str:
     return f"{cell.value:g}" if float(cell.value).is_integer() else f"{cell.value:.2f}"
 
 
-def bar_chart(bars: list[tuple[str, float | None]], title: str, unit: str = "", width: int = 720,
+def bar_chart(bars: list[tuple[str, float | None]], title: str, k: int, unit: str = "", width: int = 720,
               height: int = 240, label_every: int = 1) -> str:
-    """An inline SVG bar chart; a suppressed bar (None) is drawn as an empty outline marked "<k"."""
+    """An inline SVG bar chart; a suppressed bar (None) is drawn as an empty dashed outline marked "<5"."""
     top = max([v for _, v in bars if v is not None] + [1.0])
     left, bottom, inner_h = 44, 36, height - 56
     slot = (width - left - 10) / max(len(bars), 1)
@@ -125,7 +125,8 @@ def bar_chart(bars: list[tuple[str, float | None]], title: str, unit: str = "", 
         if value is None:
             parts.append(f'<rect x="{x:.1f}" y="{height - bottom - 18}" width="{w:.1f}" height="18" fill="none" '
                          f'stroke="#b59a3a" stroke-dasharray="3 2"/><text x="{x + w / 2:.1f}" '
-                         f'y="{height - bottom - 22}" font-size="10" text-anchor="middle" fill="#8a6d00">&lt;k</text>')
+                         f'y="{height - bottom - 22}" font-size="10" text-anchor="middle" '
+                         f'fill="#8a6d00">&lt;{k}</text>')
         else:
             h = inner_h * value / top
             parts.append(f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
@@ -152,7 +153,7 @@ def _chart_weekly(figures: Figures) -> tuple[str, str]:
         note = f"No week had {k} or more active members, so no week is shown."
     if hidden and shown_values:
         note += f" {hidden} week(s) had fewer than {k} active members and are not shown (dashed outline)."
-    svg = bar_chart(bars, "Active members per week", label_every=max(1, len(bars) // 13))
+    svg = bar_chart(bars, "Active members per week", k, label_every=max(1, len(bars) // 13))
     return svg, note
 
 
@@ -161,7 +162,7 @@ def _chart_who5(figures: Figures) -> tuple[str, str]:
     v = figures.value
     before, after, change = v("wellbeing", "who5_baseline_mean"), v("wellbeing", "who5_latest_mean"), \
         v("wellbeing", "who5_change_mean")
-    svg = bar_chart([("baseline", before), ("latest", after)], "WHO-5 well-being, baseline and latest (0-100)",
+    svg = bar_chart([("baseline", before), ("latest", after)], "WHO-5 well-being, baseline and latest (0-100)", k,
                     width=420)
     if change is None:
         note = (f"Fewer than {k} members answered both a baseline and a follow-up survey in this period, so no "
@@ -183,7 +184,7 @@ def _chart_ack(figures: Figures) -> tuple[str, str]:
     k = figures.min_cell_size
     buckets = [c for c in figures.cells if c.figure == "acknowledged" and c.cell.startswith("bucket:")]
     svg = bar_chart([(c.cell.removeprefix("bucket:"), c.value) for c in buckets],
-                    "Time for a moderator to acknowledge a safety alert", width=560)
+                    "Time for a moderator to acknowledge a safety alert", k, width=560)
     median, p90 = figures.value("safety", "ack_minutes_median"), figures.value("safety", "ack_minutes_p90")
     if median is None:
         note = f"Fewer than {k} people's alerts were acknowledged in this period, so no times are shown."
