@@ -219,6 +219,23 @@ async def seed_program(db: Path) -> dict[str, object]:
                          "('console', 'w', ?, 'x', ?, ?, 'suicidal_ideation', 'DM', ?, ?, ?, ?)",
                          (f"console:w:u{i + 1}", "resolved" if i < 3 else "acknowledged", severity,
                           opened.strftime(fmt), opened.strftime(fmt), acked.strftime(fmt), 1 if wait > 5 else 0))
+        # Pairing: mentors 31-36 (capacity 2 each); ten mentees (1-10) matched on 5 March after waiting 1-10 days,
+        # with mentors 31-35 in turn; three pairs end in the period; six mentees (11-16) still wait.
+        conn.executemany("INSERT INTO mentors (member_id, status, timezone, capacity, offered_at) VALUES"
+                         " (?, 'approved', 'UTC', 2, ?)", [(m, BEFORE) for m in range(31, 37)])
+        for i in range(1, 11):
+            ended = ts("2026-03-20") if i <= 3 else None
+            reason = ("not_a_fit" if i <= 2 else "goals_met") if ended else None
+            conn.execute("INSERT INTO pairings (id, mentee_id, mentor_id, state, shared_topics, started_at, ended_at,"
+                         " end_reason) VALUES (?, ?, ?, ?, '', ?, ?, ?)",
+                         (i, i, 31 + i % 5, "ended" if ended else "active", ts("2026-03-05"), ended, reason))
+            requested = datetime(2026, 3, 5, 10, tzinfo=UTC) - timedelta(days=i)
+            conn.execute("INSERT INTO pairing_waits VALUES (?, ?)",
+                         (i, requested.strftime("%Y-%m-%dT%H:%M:%S.000000Z")))
+            conn.execute("INSERT INTO pairing_feedback (pairing_id, member_id, side, asked_at, answered_at, score)"
+                         " VALUES (?, ?, 'mentee', ?, ?, 4)", (i, i, ts("2026-03-12"), ts("2026-03-12")))
+        conn.executemany("INSERT INTO pair_requests (member_id, topics, requested_at, waiting) VALUES (?, '', ?, 1)",
+                         [(m, ts("2026-03-15")) for m in range(11, 17)])
         conn.executemany("INSERT INTO survey_suggestions (id, week, text) VALUES (?, '2026-03-16', ?)",
                          [(i, f"suggestion {i}") for i in range(6)])
     return {"followup": followup, "waits": waits, "satisfaction": [m % 5 + 1 for m in range(1, 31)]}
@@ -278,7 +295,15 @@ async def test_the_report_of_a_known_program_gives_the_right_figures(tmp_path: P
     assert safety["ack_minutes_median"]["all"] == statistics.median(waits)
     assert safety["ack_minutes_p90"]["all"] == round(statistics.quantiles(waits, n=10, method="inclusive")[8], 1)
     assert safety["resolved_share"]["all"] == 0.5 and safety["repaged"]["all"] is None  # 2 people: hidden
-    assert data["pairing"]["available"] is True and data["pairing"]["active_pairs"]["all"] is None
+    pairing = data["pairing"]
+    assert pairing["available"] is True and pairing["active_pairs"]["all"] == 10
+    assert pairing["mentees_waiting"]["all"] == 6 and pairing["wait_days_median"]["all"] == statistics.median(
+        range(1, 11))
+    # Three pairs ended: the count is shown (six people), the reasons (two and one pairs) are not.
+    assert pairing["pairs_ended"] == {"all": 3, "reason:goals_met": None, "reason:not_a_fit": None}
+    assert pairing["followup_rating_mean"]["all"] == 4 and pairing["active_mentors"]["all"] == 5
+    assert math.isclose(pairing["capacity_used_share"]["all"], round(7 / 12, 4))  # 7 pairs at the end, 6 x 2 places
+    assert pairing["messages_per_pair_week"]["all"] == round(10 / 10 / 4, 2)  # 10 relayed messages, 4 weeks
 
 
 async def test_no_suppressed_cell_can_be_recovered_from_a_published_total(tmp_path: Path) -> None:

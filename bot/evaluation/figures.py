@@ -366,7 +366,8 @@ def pairing(b: _Builder, data: ProgramData) -> None:
     active_mentors = [f for f in mentors if f.member_id in busy]
     b.add("pairing", "active_mentors", "all", len(active_mentors), len(active_mentors))
     capacity = sum(f.capacity for f in mentors)
-    b.add("pairing", "capacity_used_share", "all", len(active) / capacity if capacity else None, len(mentors))
+    at_end = [f for f in active if f.ended_at is None or f.ended_at >= period.end]
+    b.add("pairing", "capacity_used_share", "all", len(at_end) / capacity if capacity else None, len(mentors))
     # Relayed messages counted in the activity record, per active pair and week of the period.
     weeks = max(len(period.weeks), 1)
     relayed = sum(count for _, _, kind, count in data.activity if kind == "pair")
