@@ -430,3 +430,17 @@ async def test_the_daily_purge_deletes_suggestions_older_than_the_retention_peri
         counts = await tx.retention.purge(datetime(2026, 3, 1, tzinfo=UTC))
         assert counts["survey_suggestions"] == 1
         assert await tx.evaluation.suggestions(datetime(2025, 1, 1).date(), datetime(2027, 1, 1).date()) == ["recent"]
+
+
+def test_pairing_records_the_wait_to_match_and_relayed_messages_for_the_figures(tmp_path: Path) -> None:
+    from tests.test_scripts import SCRIPTS
+    from tests.test_scripts import START as SCRIPT_START
+
+    db = tmp_path / "pairs.db"
+    result = peerbot("demo", "--script", str(SCRIPTS / "mentor_pairing.txt"), "--start", SCRIPT_START, "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert len(rows(db, "SELECT * FROM pairing_waits")) == len(rows(db, "SELECT * FROM pairings"))
+    # Two messages were relayed in the script (the one in crisis was not passed on, so not counted).
+    assert rows(db, "SELECT kind, SUM(count) FROM activity WHERE kind = 'pair' GROUP BY kind") == [("pair", 2)]
+    data = json.loads(peerbot("report", "--db", str(db), "--from", "2026-03-01", "--to", "2026-03-31").stdout)
+    assert data["pairing"]["active_pairs"]["all"] == len(rows(db, "SELECT * FROM pairings"))
