@@ -38,7 +38,7 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     checkins = Checkins(app)
     checkins.install()
     onboarding.listeners.append(checkins.profile_changed)
-    onboarding.listeners.append(surveys.profile_changed)
+    onboarding.on_finished.append(surveys.onboarding_finished)
     onboarding.settings_fields["surveys"] = surveys.profile_setting
     onboarding.profile_lines.append("Surveys: `/peer profile surveys off` stops the anonymous surveys for good "
                                     "(`on` allows them again).")

@@ -107,8 +107,9 @@ class Onboarding:
         self.topics = {slug(label): label for label in settings.community.topics}
         self.languages = list(settings.community.languages)
         # Other features follow profile answers (e.g. check-ins start when a member asks for them).
-        # Step "done" is told once onboarding is finished, after the member has read the welcome.
         self.listeners: list[Callable[[Context, Member, str], Awaitable[None]]] = []
+        # Told once onboarding is finished, after the member has read the "you're all set".
+        self.on_finished: list[Callable[[Context, Member], Awaitable[None]]] = []
         # Settings other features keep in the profile: `/peer profile <name> <value>`, a line and a button each.
         self.settings_fields: dict[str, Callable[[Context, Member, str], Awaitable[None]]] = {}
         self.profile_lines: list[str] = []
@@ -393,8 +394,8 @@ class Onboarding:
             ctx.reply("Saved. " + self.profile_text(updated), self.profile_buttons(ctx.user))
 
     async def _finished(self, ctx: Context, member: Member) -> None:
-        for listener in self.listeners:
-            await listener(ctx, member, "done")
+        for listener in self.on_finished:
+            await listener(ctx, member)
 
     async def profile(self, ctx: Context, command: Command) -> None:
         if (member := await self._member(ctx)) is None:

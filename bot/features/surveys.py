@@ -243,9 +243,9 @@ class Surveys:
 
     # -- following onboarding and the profile
 
-    async def profile_changed(self, ctx: Context, member: Member, step: str) -> None:
-        """Onboarding finished: offer the baseline survey, once."""
-        if step != "done" or not self.settings.surveys:
+    async def onboarding_finished(self, ctx: Context, member: Member) -> None:
+        """Offer the baseline survey, once."""
+        if not self.settings.surveys:
             return
         if await ctx.tx.surveys.settings(member.id) is not None:
             return  # already offered (or declined) before
