@@ -443,8 +443,9 @@ class SurveyRepo(Protocol):
     async def by_member(self, member_id: int) -> list[Survey]: ...
 
     async def due(self, now: datetime, limit: int) -> list[tuple[int, UserRef]]:
-        """(member id, where to DM them) of members whose follow-up survey is due. Called in the transaction that
-        offers them, so two workers never offer the same survey."""
+        """(member id, where to DM them) of members whose next survey is due, and of members who finished
+        onboarding but were never offered one. Called in the transaction that offers them, so two workers never
+        offer the same survey."""
         ...
 
     async def next_due(self) -> datetime | None: ...

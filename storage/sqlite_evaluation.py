@@ -103,19 +103,26 @@ class Surveys:
             return [_survey(row) for row in await cursor.fetchall()]
 
     async def due(self, now: datetime, limit: int) -> list[tuple[int, UserRef]]:
+        # Members who finished onboarding before surveys existed (or were switched on) have no settings yet.
         async with self._db.execute(
-            "SELECT s.member_id, i.platform, i.workspace, i.user_id FROM survey_settings s"
+            "SELECT d.member_id, i.platform, i.workspace, i.user_id FROM ("
+            "   SELECT member_id, next_survey_at AS due FROM survey_settings"
+            "   WHERE next_survey_at IS NOT NULL AND next_survey_at <= ? AND declined_at IS NULL"
+            "   UNION ALL SELECT m.id, m.joined_at FROM members m WHERE m.onboarding_step = 'done'"
+            "   AND NOT EXISTS (SELECT 1 FROM survey_settings s WHERE s.member_id = m.id)) d"
             " JOIN member_identities i ON i.rowid ="
-            "   (SELECT rowid FROM member_identities WHERE member_id = s.member_id LIMIT 1)"
-            " WHERE s.next_survey_at IS NOT NULL AND s.next_survey_at <= ? AND s.declined_at IS NULL"
-            " ORDER BY s.next_survey_at LIMIT ?", (ts(now), limit),
+            "   (SELECT rowid FROM member_identities WHERE member_id = d.member_id LIMIT 1)"
+            " ORDER BY d.due LIMIT ?", (ts(now), limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [(int(str(r[0])), UserRef(str(r[1]), str(r[2]), str(r[3]))) for r in rows]
 
     async def next_due(self) -> datetime | None:
         async with self._db.execute(
-            "SELECT MIN(next_survey_at) FROM survey_settings WHERE next_survey_at IS NOT NULL AND declined_at IS NULL"
+            "SELECT MIN(due) FROM (SELECT MIN(next_survey_at) AS due FROM survey_settings"
+            " WHERE next_survey_at IS NOT NULL AND declined_at IS NULL"
+            " UNION ALL SELECT MIN(m.joined_at) FROM members m WHERE m.onboarding_step = 'done'"
+            " AND NOT EXISTS (SELECT 1 FROM survey_settings s WHERE s.member_id = m.id))"
         ) as cursor:
             row = await cursor.fetchone()
         return opt_ts(row[0]) if row else None

@@ -444,3 +444,19 @@ def test_pairing_records_the_wait_to_match_and_relayed_messages_for_the_figures(
     assert rows(db, "SELECT kind, SUM(count) FROM activity WHERE kind = 'pair' GROUP BY kind") == [("pair", 2)]
     data = json.loads(peerbot("report", "--db", str(db), "--from", "2026-03-01", "--to", "2026-03-31").stdout)
     assert data["pairing"]["active_pairs"]["all"] == len(rows(db, "SELECT * FROM pairings"))
+
+
+async def test_members_who_joined_before_surveys_existed_are_offered_the_baseline_once(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    store = await SQLiteStore.open(str(db))
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO members (id, pseudonym, consent_version, joined_at, onboarding_step) VALUES"
+                     " (1, 'Old Owl 1', 1, '2025-06-01T10:00:00.000000Z', 'done')")
+        conn.execute("INSERT INTO member_identities VALUES ('console', 'sandbox', 'zed', 1)")
+    async with Box(db=db) as box:
+        await box.play("~ 15m")
+        assert len([t for t in box.texts("zed") if "anonymous survey" in t]) == 1
+        await box.play("~ 1d")
+        assert len([t for t in box.texts("zed") if "anonymous survey" in t]) == 1
+    assert rows(db, "SELECT kind, state FROM surveys") == [("baseline", "offered")]
