@@ -460,3 +460,17 @@ async def test_members_who_joined_before_surveys_existed_are_offered_the_baselin
         await box.play("~ 1d")
         assert len([t for t in box.texts("zed") if "anonymous survey" in t]) == 1
     assert rows(db, "SELECT kind, state FROM surveys") == [("baseline", "offered")]
+
+
+async def test_the_privacy_floor_comes_from_the_config(tmp_path: Path) -> None:
+    db = tmp_path / "program.db"
+    await seed_program(db)
+    config = tmp_path / "peerbot.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{db}"\n\n[evaluation]\nmin_cell_size = 41\n', encoding="utf-8")
+    result = peerbot("report", "--config", str(config), "--from", PERIOD[0], "--to", PERIOD[1])
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["period"]["min_cell_size"] == 41 and data["engagement"]["members"]["all"] is None  # 40 < 41
+    config.write_text("[evaluation]\nmin_cell_size = 1\n", encoding="utf-8")
+    bad = peerbot("report", "--config", str(config))
+    assert bad.returncode == 2 and "evaluation.min_cell_size" in bad.stderr
