@@ -504,6 +504,7 @@ class EscalationFacts:
     breached: bool
     resolved: bool
     subject: int  # a stand-in that tells cases of one person apart within one report, never an id
+    platform: str = ""
 
 
 @dataclass(frozen=True, slots=True)

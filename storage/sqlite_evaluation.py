@@ -205,15 +205,15 @@ class EvaluationQueries:
     async def escalations(self, start: datetime, end: datetime) -> list[EscalationFacts]:
         rows = await self._rows(
             "SELECT severity, categories, opened_at, acknowledged_at, repage_count, breached, state, subject_key,"
-            " id FROM escalations WHERE opened_at >= ? AND opened_at < ? ORDER BY id", (ts(start), ts(end)))
+            " id, platform FROM escalations WHERE opened_at >= ? AND opened_at < ? ORDER BY id", (ts(start), ts(end)))
         subjects: dict[str, int] = {}
         found = []
-        for severity, categories, opened, acked, repages, breached, state, subject, case_id in rows:
+        for severity, categories, opened, acked, repages, breached, state, subject, case_id, platform in rows:
             # Cases of one person share a stand-in; a forgotten person's cases each count as someone new.
             stand_in = subjects.setdefault(str(subject), len(subjects)) if subject is not None else -int(str(case_id))
             found.append(EscalationFacts(
                 str(severity), tuple(c for c in str(categories).split(",") if c), parse_ts(str(opened)),
-                opt_ts(acked), int(str(repages)), bool(breached), str(state) == "resolved", stand_in))
+                opt_ts(acked), int(str(repages)), bool(breached), str(state) == "resolved", stand_in, str(platform)))
         return found
 
     async def pairing(self, start: datetime, end: datetime) -> list[PairingFacts]:

@@ -307,6 +307,9 @@ def safety(b: _Builder, data: ProgramData) -> None:
     for severity in SEVERITIES:
         mine = [c for c in cases if c.severity == severity]
         b.add("safety", "escalations", f"severity:{severity}", len(mine), people(mine))
+    for platform in sorted({c.platform for c in cases}):
+        mine = [c for c in cases if c.platform == platform]
+        b.add("safety", "escalations", f"platform:{platform}", len(mine), people(mine))
     for category in sorted({cat for c in cases for cat in c.categories}):
         mine = [c for c in cases if category in c.categories]
         b.add("safety", "escalations", f"category:{category}", len(mine), people(mine))

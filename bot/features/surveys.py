@@ -288,7 +288,8 @@ class Surveys:
             return await ctx.tx.surveys.next_due()
 
     async def offer_due(self, now: datetime) -> int:
-        """The tick: offer every follow-up survey that is due, batch by batch; returns how many were offered."""
+        """The tick: offer every survey that is due (follow-ups, and baselines never offered), batch by batch;
+        returns how many were offered."""
         if not self.settings.surveys:
             return 0
         total = 0
@@ -483,6 +484,9 @@ class Surveys:
         match word:
             case "" | "start":
                 await self._start(ctx, survey)
+            case "skip" | "pass" if survey.state is SurveyState.OFFERED:  # skipping an offer: not now
+                await self._move(ctx.tx, survey, SurveyState.SKIPPED, ctx.now)
+                ctx.reply(LATER)
             case "later" | "stop":
                 await self._move(ctx.tx, survey, SurveyState.SKIPPED, ctx.now)
                 ctx.reply(LATER if word == "later" else STOPPED)
