@@ -135,8 +135,8 @@ async def main() -> None:
         runs = [await measure(path) for _ in range(args.repeat)]
         for built, as_json, as_html, size in runs:
             total = built + max(as_json, as_html)
-            print(f"report over 13 weeks: facts and figures {built:.2f} s, JSON {as_json * 1000:.0f} ms, "
-                  f"HTML {as_html * 1000:.0f} ms ({size / 1024:.0f} KiB); total {total:.2f} s (target <= 5 s)")
+            print(f"report over 13 weeks: facts and figures {built:.2f} s, JSON {as_json * 1000:.1f} ms, "
+                  f"HTML {as_html * 1000:.1f} ms ({size / 1024:.0f} KiB); total {total:.2f} s (target <= 5 s)")
 
 
 if __name__ == "__main__":
