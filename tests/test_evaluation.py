@@ -476,3 +476,38 @@ async def test_the_privacy_floor_comes_from_the_config(tmp_path: Path) -> None:
     config.write_text("[evaluation]\nmin_cell_size = 1\n", encoding="utf-8")
     bad = peerbot("report", "--config", str(config))
     assert bad.returncode == 2 and "evaluation.min_cell_size" in bad.stderr
+
+
+async def test_forget_deletes_the_members_survey_answers_and_activity_and_leaves_no_trace(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    async with Box(db=db) as box:
+        await box.play("alice> /peer join", "alice> [I agree]", "alice> [Looking for support]",
+                       "alice> [Chronic pain]", "alice> [Done]", "alice> [English]", "alice> [Use UTC]",
+                       "alice> [Daily]", "alice> [No, keep it to me]", "alice> [Start]",
+                       *["alice> [Most of the time]"] * 5, "alice> [4 · Satisfied]", "alice> Longer evening hours",
+                       "alice> /peer post chronic-pain hello there", "alice> /peer checkin now", "alice> [4 · Good]")
+        await box.play("maya> /peer join", "maya> [I agree]", "maya> [Mentor]", "maya> [Chronic pain]",
+                       "maya> [Done]", "maya> [Skip]", "maya> [Skip]", "maya> [Skip]", "mod> [Approve]",
+                       "alice> /peer pair", "maya> [Accept]", "alice> [Start]", "alice> /peer say my relayed words")
+        name = pseudonym_of_member(box, "alice")
+        (alice_id,), = rows(db, "SELECT member_id FROM member_identities WHERE user_id = 'alice'")
+        kinds = {r[0] for r in rows(db, f"SELECT kind FROM activity WHERE member_id = {alice_id}")}
+        assert kinds == {"post", "checkin", "pair"}
+        assert rows(db, f"SELECT COUNT(*) FROM surveys WHERE member_id = {alice_id}") == [(1,)]
+        assert len(rows(db, "SELECT * FROM pairing_waits")) == 1
+        await box.play("alice> /peer forget", "alice> [Delete everything]")
+    for table in ("surveys", "survey_settings", "activity"):
+        assert rows(db, f"SELECT COUNT(*) FROM {table} WHERE member_id = {alice_id}") == [(0,)], table
+    assert rows(db, "SELECT COUNT(*) FROM pairing_waits") == [(0,)]
+    with sqlite3.connect(db) as conn:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                flat = " ".join(str(v) for v in row)
+                assert "alice" not in flat and name not in flat and "relayed words" not in flat, table
+    # The suggestion stays, as it was never tied to her: no member id, only its week.
+    assert rows(db, "SELECT week, text FROM survey_suggestions") == [("2026-03-02", "Longer evening hours")]
+
+
+def pseudonym_of_member(box: Box, member: str) -> str:
+    found = [re.search(r"Your pseudonym is \*\*(.+?)\*\*", t) for t in box.texts(member)]
+    return next(m.group(1) for m in found if m)
