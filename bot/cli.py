@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot import __version__
@@ -49,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     ))
     with_config(sub.add_parser("check-config", help="validate a config: exit 0, or list every problem and exit 2"))
 
+    report = with_config(sub.add_parser(
+        "report", help="the program-evaluation report (aggregates only; small cells suppressed)",
+        description="Figures for a period: engagement, pairing, well-being, satisfaction and safety. Cells of fewer "
+                    "than [evaluation] min_cell_size people are suppressed (null in JSON, 'fewer than 5' in HTML).",
+    ))
+    report.add_argument("--db", type=Path, default=None, help="the SQLite database (default: [storage] url)")
+    report.add_argument("--from", dest="start", default=None, metavar="DATE",
+                        help="first day, YYYY-MM-DD (default: 90 days before --to)")
+    report.add_argument("--to", dest="end", default=None, metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
+    report.add_argument("--format", default="json", choices=["html", "json", "csv"])
+    report.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
+
     outbox = with_config(sub.add_parser("outbox", help="inspect the durable outbox (dead letters by default)"))
     outbox.add_argument("--status", default="dead", choices=["pending", "delivered", "dead", "cancelled", "all"])
     outbox.add_argument("--requeue", type=int, metavar="ID", help="put a dead-lettered item back in the queue")
@@ -81,6 +93,8 @@ def main(argv: Iterable[str] | None = None) -> int:
                 return _scan(settings)
             case "outbox":
                 return _run_async(_outbox(settings, args))
+            case "report":
+                return _run_async(_report(settings, args))
     except KeyboardInterrupt:
         return EXIT_FAIL
     return EXIT_USAGE
@@ -222,6 +236,49 @@ async def _outbox(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         await store.close()
+
+
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.evaluation import render
+    from bot.evaluation.report import build, period_for
+    from bot.store import StoreError
+    from storage import open_store, sqlite_path
+
+    try:
+        start = date.fromisoformat(args.start) if args.start else None
+        end = date.fromisoformat(args.end) if args.end else None
+        period = period_for(start, end, datetime.now(UTC).date())
+    except ValueError as exc:
+        return _fail(f"report: dates look like 2026-03-31 ({exc})")
+    try:
+        path = str(args.db) if args.db is not None else sqlite_path(settings.storage.url)
+    except StoreError as exc:
+        return _fail(str(exc))
+    found = await asyncio.to_thread(lambda: Path(path).resolve() if Path(path).is_file() else None)
+    if found is None:
+        return _fail(f"report: no database at {path}")
+    try:
+        store = await open_store(f"sqlite:///{found}")
+    except StoreError as exc:
+        return _fail(str(exc))
+    try:
+        async with store.transaction() as tx:
+            figures = await build(tx, period, settings.evaluation.min_cell_size)
+    finally:
+        await store.close()
+    if args.format == "html":
+        document = render.to_html(figures, settings.community.name)
+    else:
+        document = render.RENDERERS[args.format](figures)
+    if args.out is None:
+        sys.stdout.write(document)
+    else:
+        try:
+            await asyncio.to_thread(args.out.write_text, document, encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"--out: cannot write {args.out}: {exc}")
+        print(f"report written to {args.out}", file=sys.stderr)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

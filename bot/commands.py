@@ -24,6 +24,7 @@ VERBS: tuple[tuple[str, str, str], ...] = (
     ("checkin", "/peer checkin", "check in now, or change your check-in schedule"),
     ("pause", "/peer pause [duration]", "pause your check-ins (for a while, or until you resume)"),
     ("resume", "/peer resume", "resume after a pause"),
+    ("survey", "/peer survey [<answer>|skip|stop|never]", "answer the anonymous program survey (or never get one)"),
     ("export", "/peer export", "get a copy of everything peerbot stores about you"),
     ("forget", "/peer forget", "delete everything peerbot stores about you, for good"),
     ("mod", "/peer mod ack|resolve|reveal|approve|decline|mute|waitlist|report ...",

@@ -229,6 +229,15 @@ class PrivacySettings(_Section):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
 
+class EvaluationSettings(_Section):
+    # Offer the anonymous surveys at all (a baseline after onboarding, then follow-ups).
+    surveys: bool = True
+    # Days between a member's surveys (the follow-up after the baseline, and each one after that).
+    survey_interval_days: int = Field(default=90, ge=7, le=3650)
+    # The privacy floor: no figure is reported for a cell with fewer members than this.
+    min_cell_size: int = Field(default=5, ge=2, le=1000)
+
+
 class SchedulerSettings(_Section):
     tick_timeout_seconds: float = Field(default=60.0, gt=0)
 
@@ -250,6 +259,7 @@ class Settings(BaseSettings):
     groups: GroupsSettings = Field(default_factory=GroupsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     checkins: CheckinSettings = Field(default_factory=CheckinSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     pairing: PairingSettings = Field(default_factory=PairingSettings)
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from bot.events import MessageRef, OutboundAction, UserRef
@@ -384,6 +384,169 @@ class CheckinRepo(Protocol):
         ...
 
 
+class SurveyState(enum.StrEnum):
+    OFFERED = "offered"
+    ANSWERING = "answering"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"  # "not now": this one only
+    EXPIRED = "expired"  # a newer survey was offered before this one was finished
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    id: int
+    member_id: int
+    kind: str  # baseline | followup
+    state: SurveyState
+    items: tuple[str, ...]  # the questions of this survey, in order
+    position: int  # index in `items` of the question being asked
+    offered_at: datetime
+    completed_at: datetime | None
+    answers: tuple[tuple[str, int], ...]  # (item, answer) for the items answered
+
+    def answer(self, item: str) -> int | None:
+        return next((value for name, value in self.answers if name == item), None)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveySettings:
+    member_id: int
+    declined_at: datetime | None
+    next_survey_at: datetime | None
+
+
+SURVEY_ITEMS = frozenset({"who5_1", "who5_2", "who5_3", "who5_4", "who5_5", "burnout", "satisfaction",
+                          "pair_satisfaction"})
+
+
+class SurveyRepo(Protocol):
+    async def settings(self, member_id: int) -> SurveySettings | None: ...
+
+    async def save_settings(self, settings: SurveySettings) -> None: ...
+
+    async def create(self, member_id: int, kind: str, items: tuple[str, ...], now: datetime) -> Survey: ...
+
+    async def get(self, survey_id: int) -> Survey | None: ...
+
+    async def open_for(self, member_id: int) -> Survey | None:
+        """The member's newest survey that is offered or being answered."""
+        ...
+
+    async def record_answer(self, survey_id: int, item: str, value: int | None, position: int) -> None:
+        """Save one answer (None: a question passed over; `item` then may be any name) and move to `position`."""
+        ...
+
+    async def set_state(self, survey_id: int, state: SurveyState, now: datetime) -> None:
+        """The caller checked the transition; `completed_at` is set when the state is completed."""
+        ...
+
+    async def by_member(self, member_id: int) -> list[Survey]: ...
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[int, UserRef]]:
+        """(member id, where to DM them) of members whose next survey is due, and of members who finished
+        onboarding but were never offered one. Called in the transaction that offers them, so two workers never
+        offer the same survey."""
+        ...
+
+    async def next_due(self) -> datetime | None: ...
+
+    async def add_suggestion(self, week: date, text: str) -> None:
+        """Keep an improvement suggestion apart from anyone's id: only the week it was written."""
+        ...
+
+
+class ActivityRepo(Protocol):
+    async def record(self, member_id: int, week: date, kind: str) -> None:
+        """Count one activity of `kind` (post, reply, checkin, pair) for the member in the week starting `week`."""
+        ...
+
+    async def pairing_started(self, pairing_id: int, requested_at: datetime) -> None:
+        """Keep when the mentee of a new pairing first asked, for the wait-to-match figure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """What the figures need of one member; the internal id never leaves `bot.evaluation`."""
+
+    id: int
+    platform: str
+    topics: tuple[str, ...]
+    role: str | None
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyFacts:
+    member_id: int
+    kind: str
+    completed_at: datetime
+    who5: tuple[int, ...]  # the five answers, 0-5 each (empty if any is missing)
+    burnout: int | None
+    satisfaction: int | None
+    pair_satisfaction: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostFacts:
+    member_id: int | None  # None once the author was forgotten
+    topic: str
+    reply: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationFacts:
+    severity: str
+    categories: tuple[str, ...]
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    repage_count: int
+    breached: bool
+    resolved: bool
+    subject: int  # a stand-in that tells cases of one person apart within one report, never an id
+    platform: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PairingFacts:
+    """One pairing or request, for the pairing figures (empty when the pairing feature is not installed)."""
+
+    kind: str  # "request" (a mentee's request), "pairing", "mentor"
+    member_id: int  # the mentee of a request or pairing; the mentor of a "mentor" row
+    mentor_id: int | None
+    started_at: datetime | None  # requested_at for a request, started_at for a pairing, approved for a mentor
+    ended_at: datetime | None  # matched_at for a request (None: still waiting), ended_at for a pairing
+    end_reason: str | None
+    capacity: int = 0
+    score: int | None = None  # a pairing's follow-up rating (mean of its answers, rounded)
+
+
+class EvaluationQueries(Protocol):
+    """Read-only queries behind the program-evaluation figures: member-level facts, no text except suggestions."""
+
+    async def members(self, until: datetime) -> list[MemberFacts]: ...
+
+    async def activity(self, first_week: date, last_week: date) -> list[tuple[int, date, str, int]]:
+        """(member id, week, kind, count) for the weeks from `first_week` to `last_week` inclusive."""
+        ...
+
+    async def checkin_counts(self, start: datetime, end: datetime) -> dict[int, tuple[int, int]]:
+        """member id -> (check-ins sent, answered or skipped) among those sent in [start, end)."""
+        ...
+
+    async def surveys(self, until: datetime) -> list[SurveyFacts]:
+        """Every survey completed before `until`, oldest first."""
+        ...
+
+    async def posts(self, start: datetime, end: datetime) -> list[PostFacts]: ...
+
+    async def suggestions(self, first_week: date, last_week: date) -> list[str]: ...
+
+    async def escalations(self, start: datetime, end: datetime) -> list[EscalationFacts]: ...
+
+    async def pairing(self, start: datetime, end: datetime) -> list[PairingFacts]: ...
+
+
 class MentorStatus(enum.StrEnum):
     PENDING = "pending"  # offered, waiting for a moderator
     APPROVED = "approved"
@@ -615,6 +778,9 @@ class Transaction(Protocol):
     moderation: ModerationAudit
     retention: Retention
     checkins: CheckinRepo
+    surveys: SurveyRepo
+    activity: ActivityRepo
+    evaluation: EvaluationQueries
     pairing: PairingRepo
 
 

@@ -22,6 +22,7 @@ import aiosqlite
 from bot.events import MessageRef, OutboundAction, UserRef, action_from_dict, action_recipient, action_to_dict
 from bot.store import OutboxItem, OutboxStatus, Priority, SchemaTooNewError, StoreError
 from storage.sqlite_checkins import Checkins
+from storage.sqlite_evaluation import Activity, EvaluationQueries, Surveys
 from storage.sqlite_members import GroupPosts, Members, ModerationLog, RetentionPurge
 from storage.sqlite_pairing import Pairing
 from storage.sqlite_safety import Escalations, OutreachTable
@@ -240,6 +241,9 @@ class _Transaction:
         self.moderation = ModerationLog(store.db)
         self.retention = RetentionPurge(store.db)
         self.checkins = Checkins(store.db)
+        self.surveys = Surveys(store.db)
+        self.activity = Activity(store.db)
+        self.evaluation = EvaluationQueries(store.db)
         self.pairing = Pairing(store.db)
 
 

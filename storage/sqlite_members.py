@@ -234,4 +234,7 @@ class RetentionPurge:
                 "DELETE FROM outbox WHERE (status IN ('cancelled', 'dead') OR (status = 'delivered' AND kind IN"
                 " ('SendDirect', 'SendEphemeral'))) AND finished_at < ?", (cutoff,)),
             "event_ids": await self._run("DELETE FROM inbound_events WHERE seen_at < ?", (cutoff,)),
+            # Members' own words, though tied to no one: gone with the other texts (whole weeks before the cutoff).
+            "survey_suggestions": await self._run(
+                "DELETE FROM survey_suggestions WHERE week < date(?, '-6 days')", (cutoff[:10],)),
         }

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.events import ConversationRef, UserRef
+from bot.events import Choice, ConversationRef, UserRef
 from bot.safety.detector import Detector, load_shared
 from bot.safety.escalation import SafetyDesk
-from bot.store import Transaction
+from bot.store import Member, Transaction
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -20,6 +20,7 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     from bot.features.groups import Groups
     from bot.features.onboarding import Onboarding
     from bot.features.pairing import MentorPairing
+    from bot.features.surveys import Surveys
 
     detector = detector or load_shared(app.settings.safety.lexicon_path or None)
     desk = SafetyDesk(detector, app.settings.safety, app.resources)
@@ -32,12 +33,20 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     onboarding.install()
     groups = Groups(app)
     groups.install()
+    surveys = Surveys(app)  # before check-ins: a DM answering the survey's last question is not a check-in note
+    surveys.install()
     checkins = Checkins(app)
     checkins.install()
     onboarding.listeners.append(checkins.profile_changed)
+    onboarding.on_finished.append(surveys.onboarding_finished)
+    onboarding.settings_fields["surveys"] = surveys.profile_setting
+    onboarding.profile_lines.append("Surveys: `/peer profile surveys off` stops the anonymous surveys for good "
+                                    "(`on` allows them again).")
+    onboarding.profile_choices.append(Choice("Survey settings", "sv.settings", ""))
     rights = DataRights(app)
     rights.install()
     rights.exporters["checkins"] = checkins.export
+    rights.exporters["surveys"] = surveys.export
     pairing = MentorPairing(app)
     pairing.install()
     onboarding.listeners.append(pairing.profile_changed)
@@ -48,6 +57,14 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     rights.before_forget.append(pairing.member_leaving)
     desk.location_override = pairing.pair_location
     desk.report_sections.append(pairing.waitlist_summary)
+    desk.report_sections.append(surveys.report_headline)
+    desk.report_files.append(surveys.report_file)
+
+    async def paired_as(tx: Transaction, member: Member) -> str | None:
+        active = await tx.pairing.active_pairings_of(member.id)
+        return active[0].side_of(member.id) if active else None
+
+    surveys.paired_as = paired_as
 
     async def pseudonym_of(tx: Transaction, user: UserRef) -> str | None:
         member = await tx.members.by_user(user)

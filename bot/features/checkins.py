@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands import Command
+from bot.evaluation import week_of
 from bot.events import (
     ActionInvoked,
     Choice,
@@ -504,6 +505,7 @@ class Checkins:
             return
         member, checkin = found
         await ctx.tx.checkins.answer(checkin.id, int(raw_mood), False, ctx.now)
+        await ctx.tx.activity.record(member.id, week_of(ctx.now), "checkin")
         await self._answered(ctx, member, checkin)
         ctx.reply(answered_text(int(raw_mood)))
         await self._offer_support_if_falling(ctx, member)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.commands import Command
 from bot.config import slug
+from bot.evaluation import week_of
 from bot.events import ActionInvoked, Choice, ConversationRef, DeleteMessage, OutboundMessage, PostToChannel
 from bot.mentions import neutralise
 from bot.router import Context
@@ -149,6 +150,7 @@ class Groups:
             parent_id=parent.id if parent else None, outbox_key=key,
             text=text if self.settings.keep_text else None,
         ), ctx.now)
+        await ctx.tx.activity.record(member.id, week_of(ctx.now), "reply" if parent else "post")
         if ctx.held:
             # Crisis language: never published without a moderator. If no case could hold it (screening and
             # escalation both failed), it is not published at all; the moderators were alerted regardless.

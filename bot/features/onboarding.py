@@ -108,6 +108,12 @@ class Onboarding:
         self.languages = list(settings.community.languages)
         # Other features follow profile answers (e.g. check-ins start when a member asks for them).
         self.listeners: list[Callable[[Context, Member, str], Awaitable[None]]] = []
+        # Told once onboarding is finished, after the member has read the "you're all set".
+        self.on_finished: list[Callable[[Context, Member], Awaitable[None]]] = []
+        # Settings other features keep in the profile: `/peer profile <name> <value>`, a line and a button each.
+        self.settings_fields: dict[str, Callable[[Context, Member, str], Awaitable[None]]] = {}
+        self.profile_lines: list[str] = []
+        self.profile_choices: list[Choice] = []
 
     def install(self) -> None:
         router = self.app.router
@@ -219,6 +225,8 @@ class Onboarding:
             await listener(ctx, updated, step)
         if onboarding:
             await self._ask(ctx, updated, updated.onboarding_step)
+            if updated.onboarding_step == "done":
+                await self._finished(ctx, updated)
         else:
             ctx.reply("Saved. " + self.profile_text(updated))
 
@@ -300,6 +308,7 @@ class Onboarding:
             f"Language: {member.language or 'not set'}",
             f"Timezone: {member.timezone or 'not set'}",
             f"Check-ins: {CHECKINS.get(member.checkin_pref or '', 'not set')}",
+            *self.profile_lines,
             "Change with the buttons, or type e.g. `/peer profile topics diabetes, chronic-pain`, "
             "`/peer profile timezone Europe/London`, `/peer profile pseudonym new`.",
         ])
@@ -310,7 +319,7 @@ class Onboarding:
                 Choice("Change language", "prof.edit", "language"),
                 Choice("Change timezone", "prof.edit", "timezone"),
                 Choice("Change check-ins", "prof.edit", "checkins"),
-                Choice("New pseudonym", "prof.pseudonym", ""))
+                Choice("New pseudonym", "prof.pseudonym", ""), *self.profile_choices)
 
     # -- the profile as one form, where the platform has forms (Slack and Discord modals)
 
@@ -380,8 +389,13 @@ class Onboarding:
         if onboarding:
             groups = list(getattr(self.app.settings.groups, ctx.user.platform, {}))
             ctx.reply(done_text(updated, groups, self.footer))
+            await self._finished(ctx, updated)
         else:
             ctx.reply("Saved. " + self.profile_text(updated), self.profile_buttons(ctx.user))
+
+    async def _finished(self, ctx: Context, member: Member) -> None:
+        for listener in self.on_finished:
+            await listener(ctx, member)
 
     async def profile(self, ctx: Context, command: Command) -> None:
         if (member := await self._member(ctx)) is None:
@@ -416,8 +430,11 @@ class Onboarding:
                 await self._answered(ctx, member, "checkins", checkin_pref=value.lower())
             case "pseudonym":
                 await self.new_pseudonym(ctx, member)
+            case _ if field in self.settings_fields:
+                await self.settings_fields[field](ctx, member, value)
             case _:
-                ctx.reply("You can change: role, topics, language, timezone, checkins, pseudonym.")
+                extra = "".join(f", {name}" for name in self.settings_fields)
+                ctx.reply(f"You can change: role, topics, language, timezone, checkins, pseudonym{extra}.")
 
     async def _edit(self, ctx: Context, event: ActionInvoked) -> None:
         if (member := await self._member(ctx)) is not None and event.value in STEPS:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.commands import Command, parse_command
 from bot.config import slug
+from bot.evaluation import week_of
 from bot.events import (
     ActionInvoked,
     Choice,
@@ -839,6 +840,8 @@ class MentorPairing:
             member.id, proposal.mentor_id, proposal.shared_topics, ctx.now,
             ctx.now + timedelta(days=self.settings.followup_days))
         await ctx.tx.pairing.audit(f"pairing:{pairing.id}", None, pairing.state.value, "mentee", ctx.now)
+        if (request := await ctx.tx.pairing.request(member.id)) is not None:
+            await ctx.tx.activity.pairing_started(pairing.id, request.requested_at)  # the wait-to-match figure
         await ctx.tx.pairing.delete_request(member.id)
         await ctx.tx.pairing.count("started", ctx.now)
         offer = await ctx.tx.pairing.mentor(proposal.mentor_id)
@@ -911,6 +914,7 @@ class MentorPairing:
 
     async def _relay(self, ctx: Context, member: Member, pairing: Pairing, text: str) -> None:
         role = "mentor" if pairing.mentor_id == member.id else "mentee"
+        await ctx.tx.activity.record(member.id, week_of(ctx.now), "pair")  # counts only, for program figures
         # Only the pseudonym and the text (mentions neutralised) travel; nothing of it is stored past delivery.
         await self._dm(ctx, pairing.other(member.id), relayed_text(member.pseudonym, role, text))
 

@@ -88,6 +88,8 @@ class SafetyDesk:
         self.location_override: Callable[[Context], Awaitable[str | None]] | None = None
         # More lines for `/peer mod report` from other features (e.g. the mentor waitlist).
         self.report_sections: list[Callable[[Transaction, datetime], Awaitable[str]]] = []
+        # Files sent with `/peer mod report` (the program report as HTML, where the platform takes files).
+        self.report_files: list[Callable[[Context], Awaitable[None]]] = []
         self.work: WorkFactory | None = None  # set by install(): the app's unit-of-work factory
 
     def install(self, router: Router, work: WorkFactory) -> None:
@@ -327,6 +329,8 @@ class SafetyDesk:
 
     async def report(self, ctx: Context) -> None:
         ctx.reply(await self.report_text(ctx.tx, ctx.now))
+        for attach in self.report_files:
+            await attach(ctx)
 
     async def report_text(self, tx: Transaction, now: datetime) -> str:
         open_cases = await tx.escalations.unresolved()
