@@ -511,3 +511,14 @@ async def test_forget_deletes_the_members_survey_answers_and_activity_and_leaves
 def pseudonym_of_member(box: Box, member: str) -> str:
     found = [re.search(r"Your pseudonym is \*\*(.+?)\*\*", t) for t in box.texts(member)]
     return next(m.group(1) for m in found if m)
+
+
+async def test_a_dm_long_after_the_last_question_is_an_ordinary_message_not_a_suggestion(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    async with Box(db=db) as box:
+        await box.play(*lines("alice", *JOIN), "alice> [Start]", *["alice> [Most of the time]"] * 5)
+        while "what should we improve?" not in box.texts("alice")[-1]:
+            await box.play(f"alice> [{box.to('alice')[-1].choices[0].label}]")
+        await box.play("~ 2h", "alice> is anyone around tonight?")
+        assert "Thank you for the suggestion" not in box.texts("alice")[-1]
+    assert rows(db, "SELECT COUNT(*) FROM survey_suggestions") == [(0,)]

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 TICK = timedelta(minutes=10)
 BATCH = 200
-SUGGESTION_WINDOW = timedelta(days=2)  # a DM this long after the last question is no longer taken as a suggestion
+# A DM this long after the last question is no longer taken as a suggestion: kept short, so a message meant for a
+# mentor or a check-in note later that day is never swallowed into the anonymous suggestions.
+SUGGESTION_WINDOW = timedelta(hours=1)
 SUGGESTION_MAX = 1000
 LOCAL_DAY = (time(9, 0), time(20, 0))  # a survey is offered in the member's daytime, at 10:00 otherwise
 STAFF_TOPIC = "staff-wellbeing"
@@ -102,7 +104,8 @@ SATISFACTION_ANSWERS = ((1, "Very dissatisfied"), (2, "Dissatisfied"), (3, "Neit
 SATISFACTION_QUESTION = "How satisfied are you with this peer-support program overall?"
 PAIR_QUESTION = {"mentor": "How satisfied are you with your mentoring (your mentee or mentees) so far?",
                  "mentee": "How satisfied are you with your mentor so far?"}
-IMPROVE_QUESTION = ("Last one, and optional: what should we improve? Write it here in one message, or press Skip.\n"
+IMPROVE_QUESTION = ("Last one, and optional: what should we improve? Write it here in one message within the hour, "
+                    "or press Skip.\n"
                     "It is kept apart from your answers and your name; program staff read it only among the "
                     "suggestions in the program report.")
 THANKS = "Thank you, that's everything. Your answers help keep this program going."
