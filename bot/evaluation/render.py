@@ -108,16 +108,21 @@ def _format(cell: Cell, k: int) -> str:
     return f"{cell.value:g}" if float(cell.value).is_integer() else f"{cell.value:.2f}"
 
 
+def _num(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
 def bar_chart(bars: list[tuple[str, float | None]], title: str, k: int, unit: str = "", width: int = 720,
-              height: int = 240, label_every: int = 1) -> str:
-    """An inline SVG bar chart; a suppressed bar (None) is drawn as an empty dashed outline marked "<5"."""
-    top = max([v for _, v in bars if v is not None] + [1.0])
+              height: int = 240, label_every: int = 1, scale_max: float | None = None) -> str:
+    """An inline SVG bar chart; a suppressed bar (None) is drawn as an empty dashed outline marked "<5".
+    `scale_max` fixes the top of the scale (e.g. 100 for a 0-100 score) instead of the largest bar."""
+    top = scale_max or max([v for _, v in bars if v is not None] + [1.0])
     left, bottom, inner_h = 44, 36, height - 56
     slot = (width - left - 10) / max(len(bars), 1)
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg viewBox="0 0 {width} {height}" width="{width}" style="max-width:100%;height:auto" role="img" '
              f'aria-label="{_e(title)}"><title>{_e(title)}</title>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#889"/>',
-             f'<text x="4" y="14" font-size="11" fill="#556">{_e(f"{top:g}{unit}")}</text>',
+             f'<text x="4" y="14" font-size="11" fill="#556">{_e(_num(top) + unit)}</text>',
              f'<text x="4" y="{height - bottom}" font-size="11" fill="#556">0</text>']
     for i, (label, value) in enumerate(bars):
         x = left + i * slot + slot * 0.15
@@ -130,9 +135,9 @@ def bar_chart(bars: list[tuple[str, float | None]], title: str, k: int, unit: st
         else:
             h = inner_h * value / top
             parts.append(f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
-                         f'fill="#3f6fb5"><title>{_e(label)}: {value:g}{_e(unit)}</title></rect>'
+                         f'fill="#3f6fb5"><title>{_e(label)}: {_num(value)}{_e(unit)}</title></rect>'
                          f'<text x="{x + w / 2:.1f}" y="{height - bottom - h - 4:.1f}" font-size="10" '
-                         f'text-anchor="middle" fill="#223">{value:g}</text>')
+                         f'text-anchor="middle" fill="#223">{_num(value)}</text>')
         if i % label_every == 0:
             parts.append(f'<text x="{x + w / 2:.1f}" y="{height - bottom + 14}" font-size="10" '
                          f'text-anchor="middle" fill="#445">{_e(label)}</text>')
@@ -163,7 +168,7 @@ def _chart_who5(figures: Figures) -> tuple[str, str]:
     before, after, change = v("wellbeing", "who5_baseline_mean"), v("wellbeing", "who5_latest_mean"), \
         v("wellbeing", "who5_change_mean")
     svg = bar_chart([("baseline", before), ("latest", after)], "WHO-5 well-being, baseline and latest (0-100)", k,
-                    width=420)
+                    width=420, scale_max=100)
     if change is None:
         note = (f"Fewer than {k} members answered both a baseline and a follow-up survey in this period, so no "
                 "before/after comparison is shown.")
