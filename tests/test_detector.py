@@ -23,6 +23,8 @@ CORPORA = (
     DATA / "screening_concepts.tsv",
     DATA / "screening_heldout1.tsv",
     DATA / "screening_heldout2.tsv",
+    DATA / "screening_dev_train.tsv",
+    DATA / "screening_varied.tsv",
 )
 
 
@@ -248,7 +250,7 @@ def test_severity_labels_and_parse() -> None:
 
 
 def test_builtin_version(detector: Detector) -> None:
-    assert detector.version == "builtin-2"
+    assert detector.version == "builtin-2+model-1"
 
 
 def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
@@ -259,7 +261,7 @@ def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     extended = Detector.load(custom)
-    assert extended.version == "builtin-2+custom-3"
+    assert extended.version == "builtin-2+custom-3+model-1"
     assert extended.screen("honestly feeling purple again").severity == Severity.HIGH
     assert extended.screen("I want to die").escalate  # the built-in lexicon is still there
     assert not Detector.load().screen("feeling purple again").escalate

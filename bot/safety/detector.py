@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bot.safety.normalize import Normalizer, filler_regex, fuzzy_variants, squeeze, trie_regex
+from bot.safety.model import BUILTIN_MODEL as BUILTIN_MODEL_PATH
+from bot.safety.model import ScreenModel
+from bot.safety.normalize import Normalized, Normalizer, filler_regex, fuzzy_variants, squeeze, trie_regex
 
 BUILTIN_LEXICON = Path(__file__).with_name("lexicon.toml")
 
@@ -78,6 +80,9 @@ class Screening:
 
 
 _NOTHING = Screening(Severity.NONE, (), ())
+# the lexicon found candidate phrases but its context rules (idiom, negation, talk about the topic, someone
+# else) set them all aside: told apart from _NOTHING by identity, inside the detector only
+_SUPPRESSED = Screening(Severity.NONE, (), ())
 
 
 class LexiconError(ValueError):
@@ -1160,6 +1165,7 @@ class Detector:
         "_entry_index",
         "_gate",
         "_heads",
+        "_model",
         "_neg_rx",
         "_normalizer",
         "_prefixes",
@@ -1177,8 +1183,9 @@ class Detector:
 
     version: str
 
-    def __init__(self, lex: _Lexicon, version: str) -> None:
+    def __init__(self, lex: _Lexicon, version: str, model: ScreenModel | None = None) -> None:
         self.version = version
+        self._model = model
         fillers = [_clean(f) for f in lex.syntax.get("fillers", []) if _clean(f).strip()]
         drop = filler_regex(fillers) if fillers else None
         compiler = _Compiler(lex.slots, drop)
@@ -1362,27 +1369,73 @@ class Detector:
         self._word_cache: dict[str, tuple[frozenset[str], frozenset[int], frozenset[int]]] = {}
 
     @classmethod
-    def load(cls, lexicon_path: str | os.PathLike[str] | None = None) -> Detector:
+    def load(cls, lexicon_path: str | os.PathLike[str] | None = None, use_model: bool = True) -> Detector:
         """Built-in lexicon, then the file at lexicon_path if given. The file says `mode = "extend"` (default:
-        add to the built-in) or `mode = "replace"`."""
+        add to the built-in) or `mode = "replace"`. With ``use_model`` the learned second opinion
+        (``screen_model.tsv``) also screens every message the lexicon clears."""
         data, name = _read(BUILTIN_LEXICON)
+        replaced = False
         lex = _merge(None, data, name)
         version = f"builtin-{data['version']}"
         if lexicon_path is not None:
             custom, cname = _read(Path(lexicon_path))
-            if custom.get("mode", "extend") == "replace":
+            replaced = custom.get("mode", "extend") == "replace"
+            if replaced:
                 lex = _merge(None, custom, cname)
                 version = f"custom-{custom['version']}"
             else:
                 lex = _merge(lex, custom, cname)
                 version = f"{version}+custom-{custom['version']}"
-        return cls(lex, version)
+        detector = cls(lex, version)
+        if use_model and not replaced:  # the model was trained with the built-in lexicon's concepts
+            detector._model = ScreenModel.load(BUILTIN_MODEL_PATH, detector.concept_tags())
+            detector.version = f"{version}+model-{detector._model.version}"
+        return detector
+
+    def concept_tags(self) -> Mapping[str, frozenset[str]]:
+        """Single words of the lexicon's concept lists -> their concepts (features of the learned model)."""
+        return self._concepts.words
+
+    def normalize(self, text: str) -> str:
+        """The normalized text the lexicon and the model read (for training and diagnostics)."""
+        return self._normalizer.normalize(text).text
 
     def screen(self, text: str) -> Screening:
         """Screen one message. Pure: the same text always gives the same Screening."""
         if not text or text.isspace():
             return _NOTHING
         norm = self._normalizer.normalize(text)
+        found = self._screen_lexicon(norm)
+        model = self._model
+        if model is None:
+            return found
+        if found.escalate:
+            # a narrow veto: a concern or high finding (never an imminent one) that the model finds clearly
+            # benign ("not hurting myself or anything like that") is dropped
+            if found.severity < Severity.IMMINENT and model.probability(norm.text) < model.veto:
+                return _NOTHING
+            return found
+        return self._second_opinion(norm, model, found is _SUPPRESSED)
+
+    @staticmethod
+    def _second_opinion(norm: Normalized, model: ScreenModel, suppressed: bool) -> Screening:
+        """The model's verdict on a message the lexicon cleared: a concern in its likeliest category, quoting
+        the words that weighed most. Where a context rule of the lexicon deliberately set a phrase aside, the
+        model must be surer (``model.override``) to overrule it."""
+        opinion = model.opinion(norm.text)
+        if opinion is None or (suppressed and opinion.probability < model.override):
+            return _NOTHING
+        t = norm.text
+        quotes: list[str] = []
+        for cue in opinion.cues:
+            m = re.search(rf"(?<![a-z0-9]){re.escape(cue)}(?![a-z0-9])", t)
+            if m is not None:
+                q = norm.quote(m.start(), m.end()).strip()
+                if q and q not in quotes:
+                    quotes.append(q)
+        return Screening(Severity.CONCERN, (opinion.category,), tuple(quotes))
+
+    def _screen_lexicon(self, norm: Normalized) -> Screening:
         t = norm.text
         concepts = self._concepts
         parts = _CSPLIT.split(t)
@@ -1450,7 +1503,7 @@ class Detector:
             or not any(a <= h.start and h.end <= b for a, b in third_spans)  # "wants to die" in "she wants to die"
         ]
         if not kept:
-            return _NOTHING
+            return _SUPPRESSED
         if mods:  # time and means words raise phrase matches (concept rules weigh them themselves)
             mods = [m for m in mods if any(_near(m, h, t) for h in kept if h.rule.kind != "concept")]
         for start in {h.start for h in kept if h.rule.kind == "concept"}:

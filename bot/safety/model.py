@@ -1,0 +1,225 @@
+"""A learned second opinion for the crisis screen: logistic regression over words, word pairs and letter groups.
+
+The lexicon finds explicit phrases and says why; this model scores the wording as a whole, so that phrasings no
+rule lists ("don't intend to stick around much longer") are still escalated. It is trained by
+``bench/train_screen_model.py`` on the labelled sets in ``tests/data`` and ships as a plain-text weight file
+(``screen_model.tsv``); inference is a few set operations and one sum, in pure Python.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BUILTIN_MODEL = Path(__file__).with_name("screen_model.tsv")
+
+_WORD_RX = re.compile(r"[a-z0-9]+")
+# a word right after one of these (up to three words on, within the clause) is marked as negated: "not ... hurt"
+NEGATORS = frozenset(
+    "not never no dont didnt doesnt wont wouldnt isnt arent wasnt havent hasnt nothing none nor without".split()
+)
+_CLAUSE_RX = re.compile(r"[.!?,;:\n]| but | and | though | because ")
+CHAR_SIZES: tuple[int, ...] = ()  # letter-group lengths ("#kil"); a trained model says which it uses
+
+
+_SENTENCE_RX = re.compile(r"[.!?\n]+")
+
+
+_EMPTY: frozenset[str] = frozenset()
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _sentence_features(sentence: str, sizes: tuple[int, ...], kinds: frozenset[str],
+                       tags: Mapping[str, frozenset[str]]) -> set[str]:  # fmt: skip
+    out: set[str] = set()
+    joined: list[str] = []
+    concepts: set[str] = set()
+    for clause in _CLAUSE_RX.split(sentence):
+        words = _WORD_RX.findall(clause)
+        if not words:
+            continue
+        out.update(words)
+        out.update(map(" ".join, itertools.pairwise(words)))
+        if "skip" in kinds:
+            out.update(map("{} _ {}".format, words, words[2:]))
+        if "stems" in kinds:
+            out.update(["~" + _stem(w) for w in words])
+        negated = -1
+        for k, w in enumerate(words):
+            if w in NEGATORS:
+                negated = k + 3
+            elif k <= negated:
+                out.add("!" + w)
+            if tags:
+                got = tags.get(w, _EMPTY)
+                if got:
+                    concepts.update(got)
+                    if k <= negated:
+                        out.update(["!@" + c for c in got])
+        joined.append(" ".join(words))
+    if concepts:
+        out.update(["@" + c for c in concepts])
+        if "pairs" in kinds:
+            ordered = sorted(concepts)
+            out.update(f"@{a}+{b}" for i, a in enumerate(ordered) for b in ordered[i + 1 :])
+    if joined and sizes:
+        s = " " + " | ".join(joined) + " "
+        for n in sizes:
+            out.update(["#" + s[i : i + n] for i in range(len(s) - n + 1)])
+    return out
+
+
+def windows(text: str, sizes: tuple[int, ...] | None = None, kinds: frozenset[str] = _EMPTY,
+            tags: Mapping[str, frozenset[str]] | None = None) -> list[set[str]]:  # fmt: skip
+    """The features of each window of two neighbouring sentences (the whole text when it is one sentence):
+    words, word pairs ("a b"), words seen after a negation ("!word"), and letter groups ("#kil"); with
+    ``tags`` (word -> lexicon concepts) also the concepts present ("@DEATH") and, in ``kinds``, "pairs" of
+    concepts ("@DEATH+SELF"), "stems" ("~cut") and "skip" pairs ("want _ die"). A message scores as its most
+    alarming window, so a risk sentence in a long chatty post is not diluted."""
+    sizes = CHAR_SIZES if sizes is None else sizes
+    tags = tags or {}
+    sents = [f for f in (_sentence_features(p, sizes, kinds, tags) for p in _SENTENCE_RX.split(text)) if f]
+    if len(sents) <= 1:
+        return sents
+    return [a | b for a, b in itertools.pairwise(sents)]
+
+
+def features(text: str) -> set[str]:
+    """All features of the text (the union of its windows)."""
+    return set().union(*windows(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    probability: float
+    category: str  # the likeliest category, for messages the lexicon found nothing in
+    cues: tuple[str, ...]  # the words that weighed most towards escalation (normalized), best first
+
+
+class ScreenModel:
+    """Immutable after loading; ``probability`` is thread-safe."""
+
+    __slots__ = (
+        "bias",
+        "categories",
+        "category_bias",
+        "category_weights",
+        "kinds",
+        "override",
+        "sizes",
+        "tags",
+        "threshold",
+        "version",
+        "veto",
+        "weights",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        weights: Mapping[str, float],
+        bias: float,
+        threshold: float,
+        category_weights: Mapping[str, Mapping[str, float]],
+        category_bias: Mapping[str, float],
+        version: str,
+        sizes: tuple[int, ...] = CHAR_SIZES,
+        kinds: frozenset[str] = _EMPTY,
+        tags: Mapping[str, frozenset[str]] | None = None,
+        veto: float = 0.0,
+        override: float = 1.0,
+    ) -> None:
+        self.override = override
+        self.veto = veto
+        self.sizes = sizes
+        self.kinds = kinds
+        self.tags = tags or {}
+        self.weights = dict(weights)
+        self.bias = bias
+        self.threshold = threshold
+        self.categories = tuple(category_bias)
+        self.category_weights = {c: dict(w) for c, w in category_weights.items()}
+        self.category_bias = dict(category_bias)
+        self.version = version
+
+    @classmethod
+    def load(cls, path: Path = BUILTIN_MODEL, tags: Mapping[str, frozenset[str]] | None = None) -> ScreenModel:
+        """Read a weight file: ``# key value`` header lines, then ``feature<TAB>weight[<TAB>category=weight...]``.
+        ``tags`` maps words to the lexicon's concepts, for a model trained with concept features."""
+        meta: dict[str, str] = {}
+        weights: dict[str, float] = {}
+        cats: dict[str, dict[str, float]] = {}
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.rstrip("\n")
+                if line.startswith("# "):
+                    key, _, value = line[2:].partition(" ")
+                    meta[key] = value
+                    continue
+                if not line:
+                    continue
+                try:
+                    feat, w, *rest = line.split("\t")
+                    if w:
+                        weights[feat] = float(w)
+                    for item in rest:
+                        cat, _, cw = item.partition("=")
+                        cats.setdefault(cat, {})[feat] = float(cw)
+                except ValueError:
+                    raise ValueError(f"{path}: line {n} is not feature<TAB>weight") from None
+        try:
+            bias = float(meta["bias"])
+            threshold = float(meta["threshold"])
+            cat_bias = {k: float(v) for k, v in (p.split("=") for p in meta["category_bias"].split())}
+            sizes = tuple(int(n) for n in meta.get("char_sizes", "").split())
+        except (KeyError, ValueError):
+            raise ValueError(f"{path}: needs '# bias', '# threshold' and '# category_bias' header lines") from None
+        kinds = frozenset(meta.get("features", "").split())
+        return cls(weights, bias, threshold, cats, cat_bias, meta.get("version", "?"), sizes, kinds,
+                   tags if "concepts" in kinds else None, float(meta.get("veto", "0")),
+                   float(meta.get("override", "1")))  # fmt: skip
+
+    def windows(self, normalized: str) -> list[set[str]]:
+        return windows(normalized, self.sizes, self.kinds, self.tags)
+
+    def _best(self, normalized: str) -> tuple[float, set[str]]:
+        """The log-odds of the most alarming window, and that window's weighted features."""
+        w = self.weights
+        best, best_present = -math.inf, set()
+        for win in self.windows(normalized):
+            present = w.keys() & win
+            z = self.bias + sum(map(w.__getitem__, present))
+            if z > best:
+                best, best_present = z, present
+        return best, best_present
+
+    def probability(self, normalized: str) -> float:
+        z, _ = self._best(normalized)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def opinion(self, normalized: str) -> Opinion | None:
+        """The model's opinion when it would escalate the message, else None."""
+        z, present = self._best(normalized)
+        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        if p < self.threshold:
+            return None
+        feats = set().union(*self.windows(normalized))
+        best, best_score = "suicidal_ideation", -math.inf
+        for cat in self.categories:
+            cw = self.category_weights.get(cat, {})
+            s = self.category_bias[cat] + sum(map(cw.__getitem__, cw.keys() & feats))
+            if s > best_score:
+                best, best_score = cat, s
+        w = self.weights
+        words = sorted((f for f in present if f[0] not in "#!" and w[f] > 0), key=lambda f: -w[f])
+        return Opinion(p, best, tuple(words[:3]))
