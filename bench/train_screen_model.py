@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1e-4)
     ap.add_argument("--rate", type=float, default=0.2)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--max-false-alarms", type=float, default=0.05)
+    ap.add_argument("--max-false-alarms", type=float, default=0.08)
     ap.add_argument("--veto", type=float, default=0.05,
                     help="a lexicon finding below imminent is dropped when the model's probability is below this")
     ap.add_argument("--override", type=float, default=0.9,

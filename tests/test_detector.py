@@ -396,8 +396,9 @@ def test_lexicon_extend_adds_concept_words(tmp_path: Path) -> None:
     custom = tmp_path / "site.toml"
     custom.write_text('version = 4\n\n[concept.STRONG_MEANS]\nwords = ["crossbow"]\n', encoding="utf-8")
     text = "just picked up a crossbow. saturday."
-    assert not Detector.load().screen(text).escalate
-    assert Detector.load(custom).screen(text).escalate
+    # the lexicon alone (the learned model, on by default, may well read this as a plan by itself)
+    assert not Detector.load(use_model=False).screen(text).escalate
+    assert Detector.load(custom, use_model=False).screen(text).escalate
 
 
 @pytest.mark.parametrize(

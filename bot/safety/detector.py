@@ -80,6 +80,7 @@ class Screening:
 
 
 _NOTHING = Screening(Severity.NONE, (), ())
+_QUOTE_MAX = 200  # characters of the sentence quoted for a finding of the learned model
 # the lexicon found candidate phrases but its context rules (idiom, negation, talk about the topic, someone
 # else) set them all aside: told apart from _NOTHING by identity, inside the detector only
 _SUPPRESSED = Screening(Severity.NONE, (), ())
@@ -1420,20 +1421,15 @@ class Detector:
     @staticmethod
     def _second_opinion(norm: Normalized, model: ScreenModel, suppressed: bool) -> Screening:
         """The model's verdict on a message the lexicon cleared: a concern in its likeliest category, quoting
-        the words that weighed most. Where a context rule of the lexicon deliberately set a phrase aside, the
+        the sentence that weighed most. Where a context rule of the lexicon deliberately set a phrase aside, the
         model must be surer (``model.override``) to overrule it."""
         opinion = model.opinion(norm.text)
         if opinion is None or (suppressed and opinion.probability < model.override):
             return _NOTHING
-        t = norm.text
-        quotes: list[str] = []
-        for cue in opinion.cues:
-            m = re.search(rf"(?<![a-z0-9]){re.escape(cue)}(?![a-z0-9])", t)
-            if m is not None:
-                q = norm.quote(m.start(), m.end()).strip()
-                if q and q not in quotes:
-                    quotes.append(q)
-        return Screening(Severity.CONCERN, (opinion.category,), tuple(quotes))
+        quote = norm.quote(*opinion.span).strip()
+        if len(quote) > _QUOTE_MAX:
+            quote = quote[: _QUOTE_MAX - 1].rstrip() + "…"
+        return Screening(Severity.CONCERN, (opinion.category,), (quote,) if quote else ())
 
     def _screen_lexicon(self, norm: Normalized) -> Screening:
         t = norm.text

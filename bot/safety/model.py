@@ -95,6 +95,19 @@ def windows(text: str, sizes: tuple[int, ...] | None = None, kinds: frozenset[st
     return [a | b for a, b in itertools.pairwise(sents)]
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Where the sentences that ``windows`` reads lie in the text (start, end), in order."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in [*_SENTENCE_RX.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        if _WORD_RX.search(text, start, end) is not None:
+            out.append((start, end))
+        if m is not None:
+            start = m.end()
+    return out
+
+
 def features(text: str) -> set[str]:
     """All features of the text (the union of its windows)."""
     return set().union(*windows(text))
@@ -104,7 +117,7 @@ def features(text: str) -> set[str]:
 class Opinion:
     probability: float
     category: str  # the likeliest category, for messages the lexicon found nothing in
-    cues: tuple[str, ...]  # the words that weighed most towards escalation (normalized), best first
+    span: tuple[int, int]  # the most alarming sentence, as a span of the normalized text
 
 
 class ScreenModel:
@@ -192,16 +205,15 @@ class ScreenModel:
     def windows(self, normalized: str) -> list[set[str]]:
         return windows(normalized, self.sizes, self.kinds, self.tags)
 
-    def _best(self, normalized: str) -> tuple[float, set[str]]:
-        """The log-odds of the most alarming window, and that window's weighted features."""
+    def _best(self, normalized: str) -> tuple[float, int]:
+        """The log-odds of the most alarming window, and its number."""
         w = self.weights
-        best, best_present = -math.inf, set()
-        for win in self.windows(normalized):
-            present = w.keys() & win
-            z = self.bias + sum(map(w.__getitem__, present))
+        best, best_k = -math.inf, 0
+        for k, win in enumerate(self.windows(normalized)):
+            z = self.bias + sum(map(w.__getitem__, w.keys() & win))
             if z > best:
-                best, best_present = z, present
-        return best, best_present
+                best, best_k = z, k
+        return best, best_k
 
     def probability(self, normalized: str) -> float:
         z, _ = self._best(normalized)
@@ -209,7 +221,7 @@ class ScreenModel:
 
     def opinion(self, normalized: str) -> Opinion | None:
         """The model's opinion when it would escalate the message, else None."""
-        z, present = self._best(normalized)
+        z, k = self._best(normalized)
         p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         if p < self.threshold:
             return None
@@ -220,6 +232,12 @@ class ScreenModel:
             s = self.category_bias[cat] + sum(map(cw.__getitem__, cw.keys() & feats))
             if s > best_score:
                 best, best_score = cat, s
-        w = self.weights
-        words = sorted((f for f in present if f[0] not in "#!" and w[f] > 0), key=lambda f: -w[f])
-        return Opinion(p, best, tuple(words[:3]))
+        spans = sentence_spans(normalized)
+        if len(spans) > 1:  # of the two sentences of the window, the one that weighs more on its own
+            w = self.weights
+            pair = spans[k : k + 2]
+            scores = [sum(map(w.__getitem__, w.keys() & self.windows(normalized[a:b])[0])) for a, b in pair]
+            span = pair[scores.index(max(scores))]
+        else:
+            span = spans[0] if spans else (0, len(normalized))
+        return Opinion(p, best, span)
