@@ -22,74 +22,62 @@ _WORD_RX = re.compile(r"[a-z0-9]+")
 NEGATORS = frozenset(
     "not never no dont didnt doesnt wont wouldnt isnt arent wasnt havent hasnt nothing none nor without".split()
 )
-_CLAUSE_RX = re.compile(r"[.!?,;:\n]| but | and | though | because ")
-CHAR_SIZES: tuple[int, ...] = ()  # letter-group lengths ("#kil"); a trained model says which it uses
 
 
 _SENTENCE_RX = re.compile(r"[.!?\n]+")
 
 
 _EMPTY: frozenset[str] = frozenset()
-_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+_NO_TAGS: dict[str, frozenset[str]] = {}
+# clause breaks, and (captured) sentence breaks: "a, b. c" -> ["a", None, " b", ". ", " c"]
+_SPLIT_RX = re.compile(r"([.!?\n]+)|[,;:]| but | and | though | because ")
+_PAIR = "{} {}".format
+_SKIP = "{} _ {}".format
+FEATURES = frozenset({"concepts", "skip"})  # what the feature function below computes (checked on loading)
 
 
-def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def _sentence_features(sentence: str, sizes: tuple[int, ...], kinds: frozenset[str],
-                       tags: Mapping[str, frozenset[str]]) -> set[str]:  # fmt: skip
+def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[str]]:
+    """The features of each sentence of the text that has words."""
+    sents: list[set[str]] = []
     out: set[str] = set()
-    joined: list[str] = []
     concepts: set[str] = set()
-    for clause in _CLAUSE_RX.split(sentence):
-        words = _WORD_RX.findall(clause)
-        if not words:
-            continue
-        out.update(words)
-        out.update(map(" ".join, itertools.pairwise(words)))
-        if "skip" in kinds:
-            out.update(map("{} _ {}".format, words, words[2:]))
-        if "stems" in kinds:
-            out.update(["~" + _stem(w) for w in words])
-        negated = -1
-        for k, w in enumerate(words):
-            if w in NEGATORS:
-                negated = k + 3
-            elif k <= negated:
-                out.add("!" + w)
-            if tags:
-                got = tags.get(w, _EMPTY)
-                if got:
-                    concepts.update(got)
-                    if k <= negated:
-                        out.update(["!@" + c for c in got])
-        joined.append(" ".join(words))
-    if concepts:
-        out.update(["@" + c for c in concepts])
-        if "pairs" in kinds:
-            ordered = sorted(concepts)
-            out.update(f"@{a}+{b}" for i, a in enumerate(ordered) for b in ordered[i + 1 :])
-    if joined and sizes:
-        s = " " + " | ".join(joined) + " "
-        for n in sizes:
-            out.update(["#" + s[i : i + n] for i in range(len(s) - n + 1)])
-    return out
+    parts = _SPLIT_RX.split(text)
+    last = len(parts) - 1
+    for i in range(0, len(parts), 2):
+        words = _WORD_RX.findall(parts[i])
+        if words:
+            out.update(words)
+            out.update(map(_PAIR, words, words[1:]))
+            out.update(map(_SKIP, words, words[2:]))
+            tagged = tags.keys() & words
+            for w in tagged:
+                concepts.update(tags[w])
+            if not NEGATORS.isdisjoint(words):
+                negated = -1
+                for k, w in enumerate(words):
+                    if w in NEGATORS:
+                        negated = k + 3
+                    elif k <= negated:
+                        out.add("!" + w)
+                        if w in tagged:
+                            out.update(["!@" + c for c in tags[w]])
+        if i == last or parts[i + 1] is not None:  # the end of a sentence
+            if out:
+                if concepts:
+                    out.update(["@" + c for c in concepts])
+                    concepts = set()
+                sents.append(out)
+                out = set()
+    return sents
 
 
-def windows(text: str, sizes: tuple[int, ...] | None = None, kinds: frozenset[str] = _EMPTY,
-            tags: Mapping[str, frozenset[str]] | None = None) -> list[set[str]]:  # fmt: skip
+def windows(text: str, tags: Mapping[str, frozenset[str]] | None = None) -> list[set[str]]:
     """The features of each window of two neighbouring sentences (the whole text when it is one sentence):
-    words, word pairs ("a b"), words seen after a negation ("!word"), and letter groups ("#kil"); with
-    ``tags`` (word -> lexicon concepts) also the concepts present ("@DEATH") and, in ``kinds``, "pairs" of
-    concepts ("@DEATH+SELF"), "stems" ("~cut") and "skip" pairs ("want _ die"). A message scores as its most
-    alarming window, so a risk sentence in a long chatty post is not diluted."""
-    sizes = CHAR_SIZES if sizes is None else sizes
-    tags = tags or {}
-    sents = [f for f in (_sentence_features(p, sizes, kinds, tags) for p in _SENTENCE_RX.split(text)) if f]
+    words, word pairs ("a b"), skip pairs ("want _ die"), words seen up to three words after a negation in the
+    same clause ("!word"), and, with ``tags`` (word -> lexicon concepts), the concepts present ("@DEATH") and
+    negated ("!@DEATH"). A message scores as its most alarming window, so that a risk sentence in a long
+    chatty post is not diluted by the rest."""
+    sents = _sentences(text, tags or _NO_TAGS)
     if len(sents) <= 1:
         return sents
     return [a | b for a, b in itertools.pairwise(sents)]
@@ -128,9 +116,7 @@ class ScreenModel:
         "categories",
         "category_bias",
         "category_weights",
-        "kinds",
         "override",
-        "sizes",
         "tags",
         "threshold",
         "version",
@@ -146,16 +132,12 @@ class ScreenModel:
         category_weights: Mapping[str, Mapping[str, float]],
         category_bias: Mapping[str, float],
         version: str,
-        sizes: tuple[int, ...] = CHAR_SIZES,
-        kinds: frozenset[str] = _EMPTY,
         tags: Mapping[str, frozenset[str]] | None = None,
         veto: float = 0.0,
         override: float = 1.0,
     ) -> None:
         self.override = override
         self.veto = veto
-        self.sizes = sizes
-        self.kinds = kinds
         self.tags = tags or {}
         self.weights = dict(weights)
         self.bias = bias
@@ -194,16 +176,15 @@ class ScreenModel:
             bias = float(meta["bias"])
             threshold = float(meta["threshold"])
             cat_bias = {k: float(v) for k, v in (p.split("=") for p in meta["category_bias"].split())}
-            sizes = tuple(int(n) for n in meta.get("char_sizes", "").split())
         except (KeyError, ValueError):
             raise ValueError(f"{path}: needs '# bias', '# threshold' and '# category_bias' header lines") from None
-        kinds = frozenset(meta.get("features", "").split())
-        return cls(weights, bias, threshold, cats, cat_bias, meta.get("version", "?"), sizes, kinds,
-                   tags if "concepts" in kinds else None, float(meta.get("veto", "0")),
-                   float(meta.get("override", "1")))  # fmt: skip
+        if frozenset(meta.get("features", "").split()) != FEATURES:
+            raise ValueError(f"{path}: '# features' must be {' '.join(sorted(FEATURES))} (what this code computes)")
+        veto, override = float(meta.get("veto", "0")), float(meta.get("override", "1"))
+        return cls(weights, bias, threshold, cats, cat_bias, meta.get("version", "?"), tags, veto, override)
 
     def windows(self, normalized: str) -> list[set[str]]:
-        return windows(normalized, self.sizes, self.kinds, self.tags)
+        return windows(normalized, self.tags)
 
     def _best(self, normalized: str) -> tuple[float, int]:
         """The log-odds of the most alarming window, and its number."""
