@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.safety.detector import CATEGORIES, Detector  # noqa: E402
-from bot.safety.model import BUILTIN_MODEL, FEATURES, windows  # noqa: E402
+from bot.safety.model import BUILTIN_MODEL, FEATURES, Feature, feature_name, windows  # noqa: E402
 
-Row = tuple[int, str, list[set[str]]]  # label (1 = escalate), category, the features of each window
+Row = tuple[int, str, list[set[Feature]]]  # label (1 = escalate), category, the features of each window
 
 
 def read(paths: list[Path], detector: Detector) -> tuple[list[Row], list[str]]:
@@ -49,13 +49,13 @@ def read(paths: list[Path], detector: Detector) -> tuple[list[Row], list[str]]:
 
 def fit(
     rows: list[Row], target: list[int], epochs: int, l2: float, rate: float, seed: int
-) -> tuple[dict[str, float], float]:
+) -> tuple[dict[Feature, float], float]:
     """Weighted logistic regression (both classes weigh the same in total), AdaGrad, L2 on the weights."""
     pos = sum(target) or 1
     neg = (len(target) - sum(target)) or 1
     cw = {1: len(target) / (2 * pos), 0: len(target) / (2 * neg)}
-    w: dict[str, float] = {}
-    g2: dict[str, float] = {}
+    w: dict[Feature, float] = {}
+    g2: dict[Feature, float] = {}
     b, gb2 = 0.0, 1e-8
     order = list(range(len(rows)))
     rnd = random.Random(seed)
@@ -78,7 +78,7 @@ def fit(
     return w, b
 
 
-def prob(w: dict[str, float], b: float, wins: list[set[str]]) -> float:
+def prob(w: dict[Feature, float], b: float, wins: list[set[Feature]]) -> float:
     z = max(b + sum(w.get(f, 0.0) for f in win) for win in wins)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -130,8 +130,8 @@ def main() -> None:
     w, b = fit(rows, target, args.epochs, args.l2, args.rate, args.seed)
     # per-category one-vs-rest among the positives
     pos_rows: list[Row] = [(r[0], r[1], [set().union(*r[2])]) for r in rows if r[0]]
-    cat_w: dict[str, dict[str, float]] = {}
-    cat_b: dict[str, float] = {}
+    cat_w: dict[str, dict[Feature, float]] = {}
+    cat_b: dict[Feature, float] = {}
     for cat in CATEGORIES:
         t = [1 if r[1] == cat else 0 for r in pos_rows]
         if sum(t):
@@ -147,11 +147,9 @@ def main() -> None:
         out.write(f"# veto {args.veto}\n# override {args.override}\n")
         out.write(f"# bias {b:.5f}\n# threshold {threshold:.4f}\n")
         out.write("# category_bias " + " ".join(f"{c}={v:.4f}" for c, v in cat_b.items()) + "\n")
-        for f in sorted(keep):
-            if "\t" in f or "\n" in f:
-                continue
+        for f in sorted(keep, key=feature_name):
             v = w.get(f, 0.0)
-            cols = [f, f"{v:.4f}" if abs(v) >= args.prune else ""]
+            cols = [feature_name(f), f"{v:.4f}" if abs(v) >= args.prune else ""]
             for cat, cw in cat_w.items():
                 cv = cw.get(f, 0.0)
                 if abs(cv) >= args.prune * 5:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 BUILTIN_MODEL = Path(__file__).with_name("screen_model.tsv")
 
@@ -31,15 +32,25 @@ _EMPTY: frozenset[str] = frozenset()
 _NO_TAGS: dict[str, frozenset[str]] = {}
 # clause breaks, and (captured) sentence breaks: "a, b. c" -> ["a", None, " b", ". ", " c"]
 _SPLIT_RX = re.compile(r"([.!?\n]+)|[,;:]| but | and | though | because ")
-_PAIR = "{} {}".format
-_SKIP = "{} _ {}".format
+_JOIN = " ".join
+Feature = str | tuple[str, str]
+
+
+def feature(name: str) -> Feature:
+    """A feature from its name in a weight file ("want _ die" is the skip pair ("want", "die"))."""
+    a, sep, b = name.partition(" _ ")
+    return (a, b) if sep else name
+
+
+def feature_name(feat: Feature) -> str:
+    return feat if isinstance(feat, str) else " _ ".join(feat)
 FEATURES = frozenset({"concepts", "skip"})  # what the feature function below computes (checked on loading)
 
 
-def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[str]]:
+def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Feature]]:
     """The features of each sentence of the text that has words."""
-    sents: list[set[str]] = []
-    out: set[str] = set()
+    sents: list[set[Feature]] = []
+    out: set[Feature] = set()
     concepts: set[str] = set()
     parts = _SPLIT_RX.split(text)
     last = len(parts) - 1
@@ -47,8 +58,8 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[str]]:
         words = _WORD_RX.findall(parts[i])
         if words:
             out.update(words)
-            out.update(map(_PAIR, words, words[1:]))
-            out.update(map(_SKIP, words, words[2:]))
+            out.update(map(_JOIN, itertools.pairwise(words)))
+            out.update(zip(words, words[2:], strict=False))  # skip pairs are tuples: cheaper than strings
             tagged = tags.keys() & words
             for w in tagged:
                 concepts.update(tags[w])
@@ -71,12 +82,12 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[str]]:
     return sents
 
 
-def windows(text: str, tags: Mapping[str, frozenset[str]] | None = None) -> list[set[str]]:
+def windows(text: str, tags: Mapping[str, frozenset[str]] | None = None) -> list[set[Feature]]:
     """The features of each window of two neighbouring sentences (the whole text when it is one sentence):
-    words, word pairs ("a b"), skip pairs ("want _ die"), words seen up to three words after a negation in the
-    same clause ("!word"), and, with ``tags`` (word -> lexicon concepts), the concepts present ("@DEATH") and
-    negated ("!@DEATH"). A message scores as its most alarming window, so that a risk sentence in a long
-    chatty post is not diluted by the rest."""
+    words, word pairs ("a b"), skip pairs (("want", "die"), "want _ die" in a weight file), words seen up to
+    three words after a negation in the same clause ("!word"), and, with ``tags`` (word -> lexicon concepts),
+    the concepts present ("@DEATH") and negated ("!@DEATH"). A message scores as its most alarming window,
+    so that a risk sentence in a long chatty post is not diluted by the rest."""
     sents = _sentences(text, tags or _NO_TAGS)
     if len(sents) <= 1:
         return sents
@@ -96,9 +107,15 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def features(text: str) -> set[str]:
+def features(text: str) -> set[Feature]:
     """All features of the text (the union of its windows)."""
     return set().union(*windows(text))
+
+
+class Assessment(NamedTuple):
+    probability: float
+    window: int  # the most alarming window
+    windows: list[set[Feature]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +143,10 @@ class ScreenModel:
 
     def __init__(
         self,
-        weights: Mapping[str, float],
+        weights: Mapping[Feature, float],
         bias: float,
         threshold: float,
-        category_weights: Mapping[str, Mapping[str, float]],
+        category_weights: Mapping[str, Mapping[Feature, float]],
         category_bias: Mapping[str, float],
         version: str,
         tags: Mapping[str, frozenset[str]] | None = None,
@@ -152,8 +169,8 @@ class ScreenModel:
         """Read a weight file: ``# key value`` header lines, then ``feature<TAB>weight[<TAB>category=weight...]``.
         ``tags`` maps words to the lexicon's concepts, for a model trained with concept features."""
         meta: dict[str, str] = {}
-        weights: dict[str, float] = {}
-        cats: dict[str, dict[str, float]] = {}
+        weights: dict[Feature, float] = {}
+        cats: dict[str, dict[Feature, float]] = {}
         with path.open(encoding="utf-8") as fh:
             for n, line in enumerate(fh, 1):
                 line = line.rstrip("\n")
@@ -164,7 +181,8 @@ class ScreenModel:
                 if not line:
                     continue
                 try:
-                    feat, w, *rest = line.split("\t")
+                    name, w, *rest = line.split("\t")
+                    feat = feature(name)
                     if w:
                         weights[feat] = float(w)
                     for item in rest:
@@ -183,30 +201,30 @@ class ScreenModel:
         veto, override = float(meta.get("veto", "0")), float(meta.get("override", "1"))
         return cls(weights, bias, threshold, cats, cat_bias, meta.get("version", "?"), tags, veto, override)
 
-    def windows(self, normalized: str) -> list[set[str]]:
+    def windows(self, normalized: str) -> list[set[Feature]]:
         return windows(normalized, self.tags)
 
-    def _best(self, normalized: str) -> tuple[float, int]:
-        """The log-odds of the most alarming window, and its number."""
+    def assess(self, normalized: str) -> Assessment:
+        """The probability that the text needs a moderator: that of its most alarming window."""
         w = self.weights
+        keys = w.keys()
+        wins = self.windows(normalized)
         best, best_k = -math.inf, 0
-        for k, win in enumerate(self.windows(normalized)):
-            z = self.bias + sum(map(w.__getitem__, w.keys() & win))
+        for k, win in enumerate(wins):
+            z = self.bias + sum(map(w.__getitem__, keys & win))
             if z > best:
                 best, best_k = z, k
-        return best, best_k
+        if not wins:
+            best = self.bias
+        return Assessment(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, best)))), best_k, wins)
 
     def probability(self, normalized: str) -> float:
-        z, _ = self._best(normalized)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return self.assess(normalized).probability
 
-    def opinion(self, normalized: str) -> Opinion | None:
-        """The model's opinion when it would escalate the message, else None."""
-        z, k = self._best(normalized)
-        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-        if p < self.threshold:
-            return None
-        feats = set().union(*self.windows(normalized))
+    def opinion(self, normalized: str, assessment: Assessment | None = None) -> Opinion:
+        """What the model would say about the text: its probability, likeliest category and sentence."""
+        a = assessment or self.assess(normalized)
+        feats = set().union(*a.windows)
         best, best_score = "suicidal_ideation", -math.inf
         for cat in self.categories:
             cw = self.category_weights.get(cat, {})
@@ -216,9 +234,9 @@ class ScreenModel:
         spans = sentence_spans(normalized)
         if len(spans) > 1:  # of the two sentences of the window, the one that weighs more on its own
             w = self.weights
-            pair = spans[k : k + 2]
-            scores = [sum(map(w.__getitem__, w.keys() & self.windows(normalized[a:b])[0])) for a, b in pair]
+            pair = spans[a.window : a.window + 2]
+            scores = [sum(map(w.__getitem__, w.keys() & self.windows(normalized[i:j])[0])) for i, j in pair]
             span = pair[scores.index(max(scores))]
         else:
             span = spans[0] if spans else (0, len(normalized))
-        return Opinion(p, best, span)
+        return Opinion(a.probability, best, span)
