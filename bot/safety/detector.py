@@ -1397,10 +1397,15 @@ class Detector:
         self._word_cache: dict[str, tuple[frozenset[str], frozenset[int], frozenset[int]]] = {}
 
     @classmethod
-    def load(cls, lexicon_path: str | os.PathLike[str] | None = None, use_model: bool = True) -> Detector:
+    def load(
+        cls,
+        lexicon_path: str | os.PathLike[str] | None = None,
+        use_model: bool = True,
+        model_path: str | os.PathLike[str] | None = None,
+    ) -> Detector:
         """Built-in lexicon, then the file at lexicon_path if given. The file says `mode = "extend"` (default:
-        add to the built-in) or `mode = "replace"`. With ``use_model`` the learned second opinion
-        (``screen_model.tsv``) also screens every message the lexicon clears."""
+        add to the built-in) or `mode = "replace"`. With ``use_model`` (not with a replaced lexicon) the learned
+        second opinion (``screen_model.tsv``, or the weight file at model_path) screens every message too."""
         data, name = _read(BUILTIN_LEXICON)
         replaced = False
         lex = _merge(None, data, name)
@@ -1416,7 +1421,8 @@ class Detector:
                 version = f"{version}+custom-{custom['version']}"
         detector = cls(lex, version)
         if use_model and not replaced:  # the model was trained with the built-in lexicon's concepts
-            detector._model = ScreenModel.load(BUILTIN_MODEL_PATH, detector.concept_tags())
+            path = Path(model_path) if model_path is not None else BUILTIN_MODEL_PATH
+            detector._model = ScreenModel.load(path, detector.concept_tags())
             detector.version = f"{version}+model-{detector._model.version}"
         return detector
 
