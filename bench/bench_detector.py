@@ -1,6 +1,6 @@
 """Benchmark for the crisis-language detector alone: messages per second and per-message latency.
 
-Run with ``python bench/bench_detector.py``; it screens a mix of chat-length messages (mostly ordinary
+Run with ``python bench/bench_detector.py [--lexicon-only]``; it screens a mix of chat-length messages (mostly ordinary
 peer-support chat, some risk messages, some obfuscated) on one core and prints msgs/s, p50 and p99 in µs.
 """
 
@@ -44,8 +44,8 @@ RISK = [
 MESSAGES = BENIGN * 5 + RISK  # roughly 93% ordinary chat, as in a real community
 
 
-def main(rounds: int = 400) -> None:
-    detector = Detector.load()
+def main(rounds: int = 400, use_model: bool = True) -> None:
+    detector = Detector.load(use_model=use_model)
     for text in MESSAGES:  # warm up
         detector.screen(text)
     timings: list[float] = []
@@ -66,4 +66,4 @@ def main(rounds: int = 400) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(use_model="--lexicon-only" not in sys.argv[1:])

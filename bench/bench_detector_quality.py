@@ -1,8 +1,12 @@
-"""Detection quality on a labelled set the lexicon was never tuned on (default: bench/data/blind_set_3.tsv).
+"""Detection quality on labelled sets the detector was never trained or tuned on.
 
-Prints recall, false-alarm rate, and per-category figures. Keep blind sets out of tests/data and never tune the
-lexicon against them: their only use is an honest estimate of how the detector does on unseen wording.
-Run: .venv/bin/python bench/bench_detector_quality.py [FILE.tsv ...]   (format: label<TAB>category<TAB>text)
+Default sets: bench/data/blind_set_3.tsv (400 lines written independently) and bench/data/dev_holdout.tsv (the 200
+lines of an independent 600-line dev set kept out of training; the other 400 are tests/data/screening_dev_train.tsv).
+Prints recall, false-alarm rate, and per-category figures for the detector as the bot runs it (lexicon plus learned
+model) and, with --lexicon-only, for the lexicon alone. Keep these sets out of tests/data and out of
+bench/train_screen_model.py, and never tune against them: their only use is an honest estimate on unseen wording.
+Run: .venv/bin/python bench/bench_detector_quality.py [--lexicon-only] [FILE.tsv ...]
+(format: label<TAB>category<TAB>text)
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.safety.detector import Detector
 
-DEFAULT = Path(__file__).resolve().parent / "data" / "blind_set_3.tsv"
+DATA = Path(__file__).resolve().parent / "data"
+DEFAULTS = (DATA / "blind_set_3.tsv", DATA / "dev_holdout.tsv")
 
 
 def measure(detector: Detector, path: Path) -> None:
@@ -43,6 +48,7 @@ def measure(detector: Detector, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    detector = Detector.load()
-    for name in sys.argv[1:] or [str(DEFAULT)]:
+    args = sys.argv[1:]
+    detector = Detector.load(use_model="--lexicon-only" not in args)
+    for name in [a for a in args if a != "--lexicon-only"] or [str(p) for p in DEFAULTS]:
         measure(detector, Path(name))

@@ -23,6 +23,8 @@ CORPORA = (
     DATA / "screening_concepts.tsv",
     DATA / "screening_heldout1.tsv",
     DATA / "screening_heldout2.tsv",
+    DATA / "screening_dev_train.tsv",
+    DATA / "screening_varied.tsv",
 )
 
 
@@ -248,7 +250,7 @@ def test_severity_labels_and_parse() -> None:
 
 
 def test_builtin_version(detector: Detector) -> None:
-    assert detector.version == "builtin-2"
+    assert detector.version == "builtin-2+model-1"
 
 
 def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
@@ -259,7 +261,7 @@ def test_lexicon_extend_adds_a_phrase(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     extended = Detector.load(custom)
-    assert extended.version == "builtin-2+custom-3"
+    assert extended.version == "builtin-2+custom-3+model-1"
     assert extended.screen("honestly feeling purple again").severity == Severity.HIGH
     assert extended.screen("I want to die").escalate  # the built-in lexicon is still there
     assert not Detector.load().screen("feeling purple again").escalate
@@ -394,8 +396,9 @@ def test_lexicon_extend_adds_concept_words(tmp_path: Path) -> None:
     custom = tmp_path / "site.toml"
     custom.write_text('version = 4\n\n[concept.STRONG_MEANS]\nwords = ["crossbow"]\n', encoding="utf-8")
     text = "just picked up a crossbow. saturday."
-    assert not Detector.load().screen(text).escalate
-    assert Detector.load(custom).screen(text).escalate
+    # the lexicon alone (the learned model, on by default, may well read this as a plan by itself)
+    assert not Detector.load(use_model=False).screen(text).escalate
+    assert Detector.load(custom, use_model=False).screen(text).escalate
 
 
 @pytest.mark.parametrize(
@@ -460,3 +463,67 @@ def test_not_joking_voids_banter_markers(detector: Detector) -> None:
 )
 def test_broadened_guards(detector: Detector, text: str) -> None:
     assert not detector.screen(text).escalate, detector.screen(text)
+
+
+# --- the learned second opinion (bot/safety/model.py), with small hand-written weight files
+
+
+def _model_file(tmp_path: Path, rows: list[str], bias: float = -3.0, threshold: float = 0.5,
+                veto: float = 0.05, override: float = 0.9) -> Path:  # fmt: skip
+    path = tmp_path / "model.tsv"
+    header = ["# version 9", "# features concepts skip", f"# veto {veto}", f"# override {override}",
+              f"# bias {bias}", f"# threshold {threshold}",
+              "# category_bias suicidal_ideation=0 goodbye_finality=0"]  # fmt: skip
+    path.write_text("\n".join(header + rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_model_escalates_wording_no_rule_lists_and_quotes_its_sentence(tmp_path: Path) -> None:
+    model = _model_file(tmp_path, ["purple\t5\tgoodbye_finality=2", "weather\t-1"])
+    detector = Detector.load(model_path=model)
+    text = "Lovely day out. Feeling PURPLE about all of it! The weather was fine."
+    assert not Detector.load(use_model=False).screen(text).escalate
+    result = detector.screen(text)
+    assert result.severity == Severity.CONCERN
+    assert result.categories == ("goodbye_finality",)
+    assert result.matches == ("Feeling PURPLE about all of it",)  # the original text, not the normalized one
+    assert detector.version == "builtin-2+model-9"
+    assert not detector.screen("the weather was fine").escalate
+
+
+def test_the_model_vetoes_a_lexicon_finding_it_finds_clearly_benign_but_never_an_imminent_one(tmp_path: Path) -> None:
+    detector = Detector.load(model_path=_model_file(tmp_path, [], bias=-12.0))
+    lexicon = Detector.load(use_model=False)
+    concern, imminent = "i want to die", "I've taken 40 pills"
+    assert Severity.CONCERN <= lexicon.screen(concern).severity < Severity.IMMINENT
+    assert not detector.screen(concern).escalate
+    assert lexicon.screen(imminent).severity == Severity.IMMINENT
+    assert detector.screen(imminent) == lexicon.screen(imminent)
+
+
+@pytest.mark.parametrize("text", ["I could kill myself laughing at this", "I'm not going to hurt myself"])
+def test_the_model_must_be_surer_to_overrule_a_lexicon_context_rule(tmp_path: Path, text: str) -> None:
+    """An idiom or a negation the lexicon recognised stands unless the model is very sure (override)."""
+    unsure = Detector.load(model_path=_model_file(tmp_path, ["myself\t4"], override=0.9))  # p = 0.73
+    assert not unsure.screen(text).escalate
+    sure = Detector.load(model_path=_model_file(tmp_path, ["myself\t6"], override=0.9))  # p = 0.95
+    assert sure.screen(text).escalate
+    assert unsure.screen("something about myself").escalate  # no rule set anything aside: 0.73 is enough
+
+
+def test_a_malformed_weight_file_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("# version 1\nkill\tnot-a-number\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.tsv: line 2"):
+        Detector.load(model_path=bad)
+    stale = _model_file(tmp_path, [])  # trained with features this code no longer computes
+    stale.write_text(stale.read_text(encoding="utf-8").replace("concepts skip", "letters"), encoding="utf-8")
+    with pytest.raises(ValueError, match="features"):
+        Detector.load(model_path=stale)
+
+
+def test_the_shipped_model_was_trained_on_every_labelled_set() -> None:
+    """Adding or editing a set in tests/data means retraining: python bench/train_screen_model.py."""
+    header = (Path(__file__).parent.parent / "bot" / "safety" / "screen_model.tsv").read_text(encoding="utf-8")
+    trained_on = next(line for line in header.splitlines() if line.startswith("# trained_on ")).split()[2:]
+    assert sorted(trained_on) == sorted(p.name for p in DATA.glob("*.tsv"))

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bot.safety.normalize import Normalizer, filler_regex, fuzzy_variants, squeeze, trie_regex
+from bot.safety.model import BUILTIN_MODEL as BUILTIN_MODEL_PATH
+from bot.safety.model import Assessment, ScreenModel
+from bot.safety.normalize import Normalized, Normalizer, filler_regex, fuzzy_variants, squeeze, trie_regex
 
 BUILTIN_LEXICON = Path(__file__).with_name("lexicon.toml")
 
@@ -78,6 +80,10 @@ class Screening:
 
 
 _NOTHING = Screening(Severity.NONE, (), ())
+_QUOTE_MAX = 200  # characters of the sentence quoted for a finding of the learned model
+# the lexicon found candidate phrases but its context rules (idiom, negation, talk about the topic, someone
+# else) set them all aside: told apart from _NOTHING by identity, inside the detector only
+_SUPPRESSED = Screening(Severity.NONE, (), ())
 
 
 class LexiconError(ValueError):
@@ -588,6 +594,12 @@ class _Guard:
     below: int  # only matches below this severity are dropped
 
 
+class _Gate(NamedTuple):
+    heads: frozenset[str]
+    pairs: frozenset[tuple[str, ...]]
+    numbers: tuple[tuple[float, float, bool], ...]
+
+
 class _Tagged(NamedTuple):
     marks: tuple[_Mark, ...]
     by_concept: dict[str, list[_Mark]]
@@ -614,9 +626,25 @@ _NUMBER_KEYS = {"concept", "min", "max", "decimal", "note"}
 class _Concepts:
     """Compiled concept lists, rules and guards (immutable after construction)."""
 
-    __slots__ = ("breakers", "guard_concepts", "guards", "jokes", "negators", "neutral", "numbers", "others", "phrases",
-                 "rules", "rules_by_trigger", "selves", "serious", "trigger_heads", "trigger_numbers", "trigger_pairs",
-                 "vocab", "words")  # fmt: skip
+    __slots__ = (
+        "breakers",
+        "gate",
+        "guard_concepts",
+        "guards",
+        "imminent_gate",
+        "jokes",
+        "negators",
+        "neutral",
+        "numbers",
+        "others",
+        "phrases",
+        "rules",
+        "rules_by_trigger",
+        "selves",
+        "serious",
+        "vocab",
+        "words",
+    )  # fmt: skip
 
     def __init__(self, lex: _Lexicon, compiler: _Compiler) -> None:
         self.words: dict[str, frozenset[str]] = {}
@@ -662,25 +690,10 @@ class _Concepts:
             for concept in rule.trigger:
                 by_trigger.setdefault(concept, []).append(rule)
         self.rules_by_trigger = {k: tuple(v) for k, v in by_trigger.items()}
-        # words that can start an entry of a trigger concept, and whether a number can be a trigger
-        triggers = set(by_trigger)
-        heads = {w for w, cs in self.words.items() if not triggers.isdisjoint(cs)}
-
-        def walk(node: dict[str, Any]) -> bool:
-            return any(not triggers.isdisjoint(v) if k == "" else walk(v) for k, v in node.items())
-
-        # the first two words of two-word trigger phrases, the first three of longer ones
-        pairs: set[tuple[str, ...]] = set()
-        for w, node in self.phrases.items():
-            for w2, sub in node.items():
-                if not w2:
-                    continue
-                if not triggers.isdisjoint(sub.get("", ())):
-                    pairs.add((w, w2))
-                pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
-        self.trigger_heads = frozenset(heads)
-        self.trigger_pairs = frozenset(pairs)
-        self.trigger_numbers = tuple((lo, hi, dec) for name, lo, hi, dec in self.numbers if name in triggers)
+        # what can start a rule at all, and a rule of imminent severity (the only kind that survives the
+        # learned model's veto, so it is all that must be looked for in text the model finds clearly benign)
+        self.gate = self._gate(set(by_trigger))
+        self.imminent_gate = self._gate({c for r in self.rules if r.severity == Severity.IMMINENT for c in r.trigger})
         self.guards: list[_Guard] = []
         for item in lex.concept_guards:
             label = lex.origin.get(id(item), "[[concept_guard]]")
@@ -698,6 +711,25 @@ class _Concepts:
                                       scope, frozenset(_str_list(item.get("unless", []), f"{label}: unless")),
                                       cats, below))  # fmt: skip
         self.guard_concepts = frozenset(c for g in self.guards for c in g.concepts)
+
+    def _gate(self, triggers: set[str]) -> _Gate:
+        """Words that can start an entry of one of the trigger concepts, the first two words of two-word
+        trigger phrases and the first three of longer ones, and the number ranges that are triggers."""
+        heads = {w for w, cs in self.words.items() if not triggers.isdisjoint(cs)}
+
+        def walk(node: dict[str, Any]) -> bool:
+            return any(not triggers.isdisjoint(v) if k == "" else walk(v) for k, v in node.items())
+
+        pairs: set[tuple[str, ...]] = set()
+        for w, node in self.phrases.items():
+            for w2, sub in node.items():
+                if not w2:
+                    continue
+                if not triggers.isdisjoint(sub.get("", ())):
+                    pairs.add((w, w2))
+                pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
+        numbers = tuple((lo, hi, dec) for name, lo, hi, dec in self.numbers if name in triggers)
+        return _Gate(frozenset(heads), frozenset(pairs), numbers)
 
     def _add(self, words: tuple[str, ...], concept: str, inflect: bool) -> None:
         head = words[0]
@@ -757,22 +789,23 @@ class _Concepts:
             if missing:
                 raise LexiconError(f"[concept_roles] {key}: unknown concept {missing[0]!r}")
 
-    def may_fire(self, words: set[str], parts: list[str], text: str = "") -> bool:
-        """Could any rule fire? False when no word or pair of words can start a trigger: most chat.
-        ``text`` (the words and separators joined) lets numbers be skipped at once when it has no digit."""
-        if not self.trigger_heads.isdisjoint(words):
+    def may_fire(self, words: set[str], parts: list[str], text: str = "", gate: _Gate | None = None) -> bool:
+        """Could any rule (of ``gate``: default, every rule) fire? False when no word or pair of words can start
+        a trigger: most chat. ``text`` (the words and separators joined) lets numbers be skipped at once when it
+        has no digit."""
+        heads, pairs, numbers = gate or self.gate
+        if not heads.isdisjoint(words):
             return True
         toks = parts[::2]
-        if self.trigger_numbers and _DIGIT_RX.search(text or "".join(parts)) is not None:
-            whole = [(lo, hi) for lo, hi, dec in self.trigger_numbers if not dec]
+        if numbers and _DIGIT_RX.search(text or "".join(parts)) is not None:
+            whole = [(lo, hi) for lo, hi, dec in numbers if not dec]
             for w in words:
                 if w.isdigit() and any(lo <= float(w) <= hi for lo, hi in whole):
                     return True
-            if len(whole) < len(self.trigger_numbers) and "." in (text or "".join(parts)):
+            if len(whole) < len(numbers) and "." in (text or "".join(parts)):
                 for _, value, decimal in _numbers(toks, parts[1::2]):
-                    if decimal and any(lo <= value <= hi for lo, hi, _ in self.trigger_numbers):
+                    if decimal and any(lo <= value <= hi for lo, hi, _ in numbers):
                         return True
-        pairs = self.trigger_pairs
         if not pairs.isdisjoint(itertools.pairwise(toks)):
             return True
         return not pairs.isdisjoint(zip(toks, toks[1:], toks[2:], strict=False))
@@ -1160,6 +1193,7 @@ class Detector:
         "_entry_index",
         "_gate",
         "_heads",
+        "_model",
         "_neg_rx",
         "_normalizer",
         "_prefixes",
@@ -1177,8 +1211,9 @@ class Detector:
 
     version: str
 
-    def __init__(self, lex: _Lexicon, version: str) -> None:
+    def __init__(self, lex: _Lexicon, version: str, model: ScreenModel | None = None) -> None:
         self.version = version
+        self._model = model
         fillers = [_clean(f) for f in lex.syntax.get("fillers", []) if _clean(f).strip()]
         drop = filler_regex(fillers) if fillers else None
         compiler = _Compiler(lex.slots, drop)
@@ -1362,27 +1397,81 @@ class Detector:
         self._word_cache: dict[str, tuple[frozenset[str], frozenset[int], frozenset[int]]] = {}
 
     @classmethod
-    def load(cls, lexicon_path: str | os.PathLike[str] | None = None) -> Detector:
+    def load(
+        cls,
+        lexicon_path: str | os.PathLike[str] | None = None,
+        use_model: bool = True,
+        model_path: str | os.PathLike[str] | None = None,
+    ) -> Detector:
         """Built-in lexicon, then the file at lexicon_path if given. The file says `mode = "extend"` (default:
-        add to the built-in) or `mode = "replace"`."""
+        add to the built-in) or `mode = "replace"`. With ``use_model`` (not with a replaced lexicon) the learned
+        second opinion (``screen_model.tsv``, or the weight file at model_path) screens every message too."""
         data, name = _read(BUILTIN_LEXICON)
+        replaced = False
         lex = _merge(None, data, name)
         version = f"builtin-{data['version']}"
         if lexicon_path is not None:
             custom, cname = _read(Path(lexicon_path))
-            if custom.get("mode", "extend") == "replace":
+            replaced = custom.get("mode", "extend") == "replace"
+            if replaced:
                 lex = _merge(None, custom, cname)
                 version = f"custom-{custom['version']}"
             else:
                 lex = _merge(lex, custom, cname)
                 version = f"{version}+custom-{custom['version']}"
-        return cls(lex, version)
+        detector = cls(lex, version)
+        if use_model and not replaced:  # the model was trained with the built-in lexicon's concepts
+            path = Path(model_path) if model_path is not None else BUILTIN_MODEL_PATH
+            detector._model = ScreenModel.load(path, detector.concept_tags())
+            detector.version = f"{version}+model-{detector._model.version}"
+        return detector
+
+    def concept_tags(self) -> Mapping[str, frozenset[str]]:
+        """Single words of the lexicon's concept lists -> their concepts (features of the learned model)."""
+        return self._concepts.words
+
+    def normalize(self, text: str) -> str:
+        """The normalized text the lexicon and the model read (for training and diagnostics)."""
+        return self._normalizer.normalize(text).text
 
     def screen(self, text: str) -> Screening:
         """Screen one message. Pure: the same text always gives the same Screening."""
         if not text or text.isspace():
             return _NOTHING
         norm = self._normalizer.normalize(text)
+        model = self._model
+        if model is None:
+            return self._screen_lexicon(norm, False)
+        assessment = model.assess(norm.text)
+        # text the model finds clearly benign keeps only imminent lexicon findings (the veto below), so the
+        # lexicon's second pass need only look for rules of imminent severity there: a cheap prefilter
+        benign = assessment.probability < model.veto
+        found = self._screen_lexicon(norm, benign)
+        if found.severity == Severity.IMMINENT:
+            return found
+        if found.escalate:
+            # a narrow veto: a concern or high finding (never an imminent one) that the model finds clearly
+            # benign ("not hurting myself or anything like that") is dropped
+            return _NOTHING if benign else found
+        return self._second_opinion(norm, model, assessment, found is _SUPPRESSED)
+
+    @staticmethod
+    def _second_opinion(norm: Normalized, model: ScreenModel, assessment: Assessment, suppressed: bool) -> Screening:
+        """The model's verdict on a message the lexicon cleared: a concern in its likeliest category, quoting
+        the sentence that weighed most. Where a context rule of the lexicon deliberately set a phrase aside, the
+        model must be surer (``model.override``) to overrule it."""
+        p = assessment.probability
+        if p < model.threshold or (suppressed and p < model.override):
+            return _NOTHING
+        opinion = model.opinion(norm.text, assessment)
+        quote = norm.quote(*opinion.span).strip()
+        if len(quote) > _QUOTE_MAX:
+            quote = quote[: _QUOTE_MAX - 1].rstrip() + "…"
+        return Screening(Severity.CONCERN, (opinion.category,), (quote,) if quote else ())
+
+    def _screen_lexicon(self, norm: Normalized, imminent_only: bool) -> Screening:
+        """The lexicon's verdict. With ``imminent_only``, findings below imminent may be missed (the caller
+        drops them anyway): the concept pass then runs only where a rule of imminent severity could fire."""
         t = norm.text
         concepts = self._concepts
         parts = _CSPLIT.split(t)
@@ -1400,7 +1489,8 @@ class Detector:
             rule = self._rules[idx]
             hits.extend(_Hit(rule, m.start(), m.end(), rule.third) for m in self._matches(idx, t, starts))
         # second pass: combinations of concepts ("bought a gun" + "saturday")
-        if not hits and not concepts.may_fire(raw_words, parts, t):
+        gate = concepts.imminent_gate if imminent_only else None
+        if not hits and not concepts.may_fire(raw_words, parts, t, gate):
             return _NOTHING
         tagged = concepts.tag(t, parts)
         concept_hits = concepts.hits(tagged) if tagged.marks else []
@@ -1450,7 +1540,7 @@ class Detector:
             or not any(a <= h.start and h.end <= b for a, b in third_spans)  # "wants to die" in "she wants to die"
         ]
         if not kept:
-            return _NOTHING
+            return _SUPPRESSED
         if mods:  # time and means words raise phrase matches (concept rules weigh them themselves)
             mods = [m for m in mods if any(_near(m, h, t) for h in kept if h.rule.kind != "concept")]
         for start in {h.start for h in kept if h.rule.kind == "concept"}:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 # Look-alike letters (after casefolding) folded to their Latin twin.
@@ -90,19 +89,32 @@ Edit = tuple[int, int, str]
 Step = tuple[str, tuple[Edit, ...]]
 
 
-@dataclass(frozen=True, slots=True)
 class Normalized:
     """Normalized text plus, for each of its characters, the span of the original it came from.
 
     The offset map is built only when asked for (quoting a match): most messages are never quoted, so
-    normalization just records its edits."""
+    normalization just records its edits. Treat it as immutable (a plain slotted class: one is built for
+    every message screened, and a frozen dataclass costs several times as much to construct)."""
 
-    text: str
-    original: str
-    base_starts: list[int] | None  # map after folding characters; None means the identity map
-    base_ends: list[int] | None
-    steps: tuple[Step, ...] = ()
-    _maps_cache: tuple[list[int] | None, list[int] | None] | None = field(default=None, compare=False, repr=False)
+    __slots__ = ("_maps_cache", "base_ends", "base_starts", "original", "steps", "text")
+
+    def __init__(
+        self,
+        text: str,
+        original: str,
+        base_starts: list[int] | None,  # map after folding characters; None means the identity map
+        base_ends: list[int] | None,
+        steps: tuple[Step, ...] = (),
+    ) -> None:
+        self.text = text
+        self.original = original
+        self.base_starts = base_starts
+        self.base_ends = base_ends
+        self.steps = steps
+        self._maps_cache: tuple[list[int] | None, list[int] | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Normalized(text={self.text!r})"
 
     @property
     def starts(self) -> list[int] | None:
@@ -118,7 +130,7 @@ class Normalized:
         starts, ends = self.base_starts, self.base_ends
         for before, edits in self.steps:  # replayed on demand: only quoted messages pay for it
             _, starts, ends = _apply(before, starts, ends, list(edits))
-        object.__setattr__(self, "_maps_cache", (starts, ends))  # a cache, not a change of value
+        self._maps_cache = (starts, ends)  # a cache, not a change of value
         return starts, ends
 
     def span(self, start: int, end: int) -> tuple[int, int]:

@@ -1,0 +1,242 @@
+"""A learned second opinion for the crisis screen: logistic regression over words, word pairs and letter groups.
+
+The lexicon finds explicit phrases and says why; this model scores the wording as a whole, so that phrasings no
+rule lists ("don't intend to stick around much longer") are still escalated. It is trained by
+``bench/train_screen_model.py`` on the labelled sets in ``tests/data`` and ships as a plain-text weight file
+(``screen_model.tsv``); inference is a few set operations and one sum, in pure Python.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+BUILTIN_MODEL = Path(__file__).with_name("screen_model.tsv")
+
+_WORD_RX = re.compile(r"[a-z0-9]+")
+# a word right after one of these (up to three words on, within the clause) is marked as negated: "not ... hurt"
+NEGATORS = frozenset(
+    "not never no dont didnt doesnt wont wouldnt isnt arent wasnt havent hasnt nothing none nor without".split()
+)
+
+
+_SENTENCE_RX = re.compile(r"[.!?\n]+")
+
+
+_EMPTY: frozenset[str] = frozenset()
+_NO_TAGS: dict[str, frozenset[str]] = {}
+# clause breaks, and (captured) sentence breaks: "a, b. c" -> ["a", None, " b", ". ", " c"]
+_SPLIT_RX = re.compile(r"([.!?\n]+)|[,;:]| but | and | though | because ")
+_JOIN = " ".join
+Feature = str | tuple[str, str]
+
+
+def feature(name: str) -> Feature:
+    """A feature from its name in a weight file ("want _ die" is the skip pair ("want", "die"))."""
+    a, sep, b = name.partition(" _ ")
+    return (a, b) if sep else name
+
+
+def feature_name(feat: Feature) -> str:
+    return feat if isinstance(feat, str) else " _ ".join(feat)
+FEATURES = frozenset({"concepts", "skip"})  # what the feature function below computes (checked on loading)
+
+
+def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Feature]]:
+    """The features of each sentence of the text that has words."""
+    sents: list[set[Feature]] = []
+    out: set[Feature] = set()
+    concepts: set[str] = set()
+    parts = _SPLIT_RX.split(text)
+    last = len(parts) - 1
+    for i in range(0, len(parts), 2):
+        words = _WORD_RX.findall(parts[i])
+        if words:
+            out.update(words)
+            out.update(map(_JOIN, itertools.pairwise(words)))
+            out.update(zip(words, words[2:], strict=False))  # skip pairs are tuples: cheaper than strings
+            tagged = tags.keys() & words
+            for w in tagged:
+                concepts.update(tags[w])
+            if not NEGATORS.isdisjoint(words):
+                negated = -1
+                for k, w in enumerate(words):
+                    if w in NEGATORS:
+                        negated = k + 3
+                    elif k <= negated:
+                        out.add("!" + w)
+                        if w in tagged:
+                            out.update(["!@" + c for c in tags[w]])
+        if i == last or parts[i + 1] is not None:  # the end of a sentence
+            if out:
+                if concepts:
+                    out.update(["@" + c for c in concepts])
+                    concepts = set()
+                sents.append(out)
+                out = set()
+    return sents
+
+
+def windows(text: str, tags: Mapping[str, frozenset[str]] | None = None) -> list[set[Feature]]:
+    """The features of each window of two neighbouring sentences (the whole text when it is one sentence):
+    words, word pairs ("a b"), skip pairs (("want", "die"), "want _ die" in a weight file), words seen up to
+    three words after a negation in the same clause ("!word"), and, with ``tags`` (word -> lexicon concepts),
+    the concepts present ("@DEATH") and negated ("!@DEATH"). A message scores as its most alarming window,
+    so that a risk sentence in a long chatty post is not diluted by the rest."""
+    sents = _sentences(text, tags or _NO_TAGS)
+    if len(sents) <= 1:
+        return sents
+    return [a | b for a, b in itertools.pairwise(sents)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Where the sentences that ``windows`` reads lie in the text (start, end), in order."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in [*_SENTENCE_RX.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        if _WORD_RX.search(text, start, end) is not None:
+            out.append((start, end))
+        if m is not None:
+            start = m.end()
+    return out
+
+
+def features(text: str) -> set[Feature]:
+    """All features of the text (the union of its windows)."""
+    return set().union(*windows(text))
+
+
+class Assessment(NamedTuple):
+    probability: float
+    window: int  # the most alarming window
+    windows: list[set[Feature]]
+
+
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    probability: float
+    category: str  # the likeliest category, for messages the lexicon found nothing in
+    span: tuple[int, int]  # the most alarming sentence, as a span of the normalized text
+
+
+class ScreenModel:
+    """Immutable after loading; ``probability`` is thread-safe."""
+
+    __slots__ = (
+        "bias",
+        "categories",
+        "category_bias",
+        "category_weights",
+        "override",
+        "tags",
+        "threshold",
+        "version",
+        "veto",
+        "weights",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        weights: Mapping[Feature, float],
+        bias: float,
+        threshold: float,
+        category_weights: Mapping[str, Mapping[Feature, float]],
+        category_bias: Mapping[str, float],
+        version: str,
+        tags: Mapping[str, frozenset[str]] | None = None,
+        veto: float = 0.0,
+        override: float = 1.0,
+    ) -> None:
+        self.override = override
+        self.veto = veto
+        self.tags = tags or {}
+        self.weights = dict(weights)
+        self.bias = bias
+        self.threshold = threshold
+        self.categories = tuple(category_bias)
+        self.category_weights = {c: dict(w) for c, w in category_weights.items()}
+        self.category_bias = dict(category_bias)
+        self.version = version
+
+    @classmethod
+    def load(cls, path: Path = BUILTIN_MODEL, tags: Mapping[str, frozenset[str]] | None = None) -> ScreenModel:
+        """Read a weight file: ``# key value`` header lines, then ``feature<TAB>weight[<TAB>category=weight...]``.
+        ``tags`` maps words to the lexicon's concepts, for a model trained with concept features."""
+        meta: dict[str, str] = {}
+        weights: dict[Feature, float] = {}
+        cats: dict[str, dict[Feature, float]] = {}
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.rstrip("\n")
+                if line.startswith("# "):
+                    key, _, value = line[2:].partition(" ")
+                    meta[key] = value
+                    continue
+                if not line:
+                    continue
+                try:
+                    name, w, *rest = line.split("\t")
+                    feat = feature(name)
+                    if w:
+                        weights[feat] = float(w)
+                    for item in rest:
+                        cat, _, cw = item.partition("=")
+                        cats.setdefault(cat, {})[feat] = float(cw)
+                except ValueError:
+                    raise ValueError(f"{path}: line {n} is not feature<TAB>weight") from None
+        try:
+            bias = float(meta["bias"])
+            threshold = float(meta["threshold"])
+            cat_bias = {k: float(v) for k, v in (p.split("=") for p in meta["category_bias"].split())}
+        except (KeyError, ValueError):
+            raise ValueError(f"{path}: needs '# bias', '# threshold' and '# category_bias' header lines") from None
+        if frozenset(meta.get("features", "").split()) != FEATURES:
+            raise ValueError(f"{path}: '# features' must be {' '.join(sorted(FEATURES))} (what this code computes)")
+        veto, override = float(meta.get("veto", "0")), float(meta.get("override", "1"))
+        return cls(weights, bias, threshold, cats, cat_bias, meta.get("version", "?"), tags, veto, override)
+
+    def windows(self, normalized: str) -> list[set[Feature]]:
+        return windows(normalized, self.tags)
+
+    def assess(self, normalized: str) -> Assessment:
+        """The probability that the text needs a moderator: that of its most alarming window."""
+        w = self.weights
+        keys = w.keys()
+        wins = self.windows(normalized)
+        best, best_k = -math.inf, 0
+        for k, win in enumerate(wins):
+            z = self.bias + sum(map(w.__getitem__, keys & win))
+            if z > best:
+                best, best_k = z, k
+        if not wins:
+            best = self.bias
+        return Assessment(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, best)))), best_k, wins)
+
+    def probability(self, normalized: str) -> float:
+        return self.assess(normalized).probability
+
+    def opinion(self, normalized: str, assessment: Assessment | None = None) -> Opinion:
+        """What the model would say about the text: its probability, likeliest category and sentence."""
+        a = assessment or self.assess(normalized)
+        feats = set().union(*a.windows)
+        best, best_score = "suicidal_ideation", -math.inf
+        for cat in self.categories:
+            cw = self.category_weights.get(cat, {})
+            s = self.category_bias[cat] + sum(map(cw.__getitem__, cw.keys() & feats))
+            if s > best_score:
+                best, best_score = cat, s
+        spans = sentence_spans(normalized)
+        if len(spans) > 1:  # of the two sentences of the window, the one that weighs more on its own
+            w = self.weights
+            pair = spans[a.window : a.window + 2]
+            scores = [sum(map(w.__getitem__, w.keys() & self.windows(normalized[i:j])[0])) for i, j in pair]
+            span = pair[scores.index(max(scores))]
+        else:
+            span = spans[0] if spans else (0, len(normalized))
+        return Opinion(a.probability, best, span)
