@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from discord import app_commands
 
 from adapters.discord_bot import slash, translate
@@ -30,10 +32,12 @@ from bot.ports import Clock, EventSink, PermanentSendError, TransientSendError
 
 log = logging.getLogger(__name__)
 
+DEFAULT_API_BASE = "https://discord.com/api/v10"
 ANSWER_WITHIN = 2.0  # seconds after an interaction arrives before it is acknowledged without an answer
 TOKEN_LIFETIME = 14 * 60.0  # interaction tokens last 15 minutes; keep a margin
 ROLE_CACHE_SECONDS = 60.0
 THREAD_NAME = "Replies"
+_CAUSE = re.compile(rf"^{PLATFORM}:[^:]+:i(?P<id>\d+)(?::|$)")
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
 CANNOT_DM = 50007
@@ -160,6 +164,11 @@ class DiscordPlatform:
     async def _setup_hook(self) -> None:
         # Every bot message's buttons and selects dispatch from their custom_id: presses work after a restart.
         self.client.add_dynamic_items(translate.ChoiceButton, translate.ChoiceSelect)
+        if self.config.api_base.rstrip("/") != DEFAULT_API_BASE and not self.config.shards:
+            # Behind an API proxy the gateway address comes from the proxy too (a sharded client asks
+            # /gateway/bot itself).
+            data = await self.client.http.request(discord.http.Route("GET", "/gateway"))
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(data["url"])
 
     async def on_ready(self) -> None:
         log.info("discord connected", extra={"guilds": len(self.client.guilds)})
@@ -202,6 +211,7 @@ class DiscordPlatform:
             if isinstance(exc, discord.PrivilegedIntentsRequired):
                 raise DiscordStartError("discord: enable the Message Content intent for the bot in the Developer "
                                         "Portal (Bot ▸ Privileged Gateway Intents)")
+            log.error("discord start failed", exc_info=exc)
             raise DiscordStartError(f"discord: could not connect: {type(exc).__name__}: {exc}")
 
     async def stop(self) -> None:
@@ -300,12 +310,26 @@ class DiscordPlatform:
         if isinstance(channel, discord.DMChannel):
             self._dm_owner[str(channel.id)] = str(user.id)
 
-    def _live(self, user_id: str, channel_id: str | None) -> Pending | None:
+    def _interaction_for(self, key: str, user_id: str, channel_id: str) -> Pending | None:
+        """The interaction an answer belongs to: the one whose event caused it (the core's outbox keys start with
+        the event's key, which carries the interaction id), else an already acknowledged one of this person
+        here, so an unrelated answer never takes the place of another command's response."""
+        caused = _CAUSE.match(key)
+        if caused is not None:
+            pending = self._pending.get(int(caused["id"]))
+            if pending is not None and pending.user_id == user_id and pending.channel_id == channel_id \
+                    and pending.state in ("new", "deferred", "answered") \
+                    and asyncio.get_running_loop().time() - pending.arrived < TOKEN_LIFETIME:
+                return pending
+        return self._live(user_id, channel_id, acknowledged_only=True)
+
+    def _live(self, user_id: str, channel_id: str | None, acknowledged_only: bool = False) -> Pending | None:
         """The newest pending interaction of this person (in this channel, if given) whose token still works."""
         now = asyncio.get_running_loop().time()
         found = [p for p in self._pending.values()
                  if p.user_id == user_id and (channel_id is None or p.channel_id == channel_id)
-                 and now - p.arrived < TOKEN_LIFETIME and p.state in ("new", "deferred", "answered")]
+                 and now - p.arrived < TOKEN_LIFETIME
+                 and p.state in (("deferred", "answered") if acknowledged_only else ("new", "deferred", "answered"))]
         return max(found, key=lambda p: p.arrived) if found else None
 
     # ------------------------------------------------------------ the port: outbound
@@ -326,7 +350,7 @@ class DiscordPlatform:
             raise send_error(exc) from None
         person = ephemeral_to.user_id if ephemeral_to is not None else self._dm_owner.get(to.channel_id)
         if person is not None and to.thread_id is None:
-            pending = self._live(person, to.channel_id)
+            pending = self._interaction_for(idempotency_key, person, to.channel_id)
             if pending is not None:
                 sent = await self._answer(pending, rendered, ephemeral=ephemeral_to is not None)
                 if sent is not None:
@@ -409,9 +433,9 @@ class DiscordPlatform:
         return MessageRef(PLATFORM, to.workspace, to.channel_id, str(last.id))
 
     async def _open_thread(self, channel_id: int, message_id: int) -> None:
-        starter = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
         try:
-            await starter.create_thread(name=THREAD_NAME)
+            await self.client.http.start_thread_with_message(channel_id, message_id, name=THREAD_NAME,
+                                                             auto_archive_duration=10080)
         except discord.HTTPException as exc:
             if exc.code != THREAD_EXISTS:
                 raise
