@@ -130,14 +130,12 @@ class FakeDiscord:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], within: float = 20.0) -> Any:
         """Wait until `predicate()` is truthy (re-checked on every request and gateway frame)."""
-        async def waiting() -> Any:
-            async with self._changed:
-                while not (result := predicate()):
-                    await self._changed.wait()
-                return result
-        return await asyncio.wait_for(waiting(), timeout)
+        async with asyncio.timeout(within), self._changed:
+            while not (result := predicate()):
+                await self._changed.wait()
+            return result
 
     def find(self, method: str, fragment: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and fragment in r.path]
@@ -207,7 +205,8 @@ class FakeDiscord:
                      message: dict[str, Any] | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "id": self.new_id(), "application_id": APP_ID, "type": kind, "token": f"token-{self.new_id()}",
-            "version": 1, "channel_id": channel_id, "data": data, "attachment_size_limit": 10485760, "locale": "en-US", "app_permissions": "0",
+            "version": 1, "channel_id": channel_id, "data": data, "attachment_size_limit": 10485760,
+            "locale": "en-US", "app_permissions": "0",
             "entitlements": [], "authorizing_integration_owners": {}, "context": 1 if dm else 0,
         }
         if dm:
@@ -371,4 +370,5 @@ def custom_id_of(message: dict[str, Any], label: str) -> str:
         for component in row.get("components", []):
             if component.get("label") == label:
                 return str(component["custom_id"])
-    raise AssertionError(f"no button {label!r} in {[c.get('label') for r in message.get('components') or [] for c in r.get('components', [])]}")
+    labels = [c.get("label") for row in message.get("components") or [] for c in row.get("components", [])]
+    raise AssertionError(f"no button {label!r} among {labels}")

@@ -81,7 +81,7 @@ class Bot:
                 sys.executable, "-m", "bot.cli", "run", "--config", str(self.config), cwd=str(ROOT), env=env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         try:
-            await self.fake.wait_for(lambda: len(self.fake.identifies) > connected, timeout=60)
+            await self.fake.wait_for(lambda: len(self.fake.identifies) > connected, within=60)
             # Ready once the commands are registered (the bot syncs them when the gateway is ready).
             await self.fake.wait_request("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands",
                                          count=len(self.fake.identifies))
