@@ -27,7 +27,7 @@ from discord import app_commands
 
 from adapters.discord_bot import slash, translate
 from adapters.discord_bot.translate import PLATFORM, Rendered, TranslationError
-from bot.events import ConversationRef, MessageRef, OutboundMessage, UserInfo, UserRef
+from bot.events import ConversationRef, Form, MessageRef, OutboundMessage, UserInfo, UserRef
 from bot.ports import Clock, EventSink, PermanentSendError, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class DiscordPlatform:
     """peerbot in Discord servers. `capabilities`: ephemeral answers, threads, buttons and selects."""
 
     platform = PLATFORM
-    capabilities = frozenset({"ephemeral", "threads", "buttons", "files"})
+    capabilities = frozenset({"ephemeral", "threads", "buttons", "files", "forms"})
 
     def __init__(self, config: DiscordConfig, clock: Clock, *, core_verbs: tuple[str, ...] = (),
                  core_mod_verbs: tuple[str, ...] = (), summaries: dict[str, str] | None = None) -> None:
@@ -250,9 +250,12 @@ class DiscordPlatform:
         await self._on_form(interaction)
 
     async def _on_form(self, interaction: discord.Interaction) -> None:
-        log.info("discord modal submitted without a form handler", extra={"interaction": interaction.id})
-        with contextlib.suppress(discord.HTTPException):
-            await interaction.response.defer()
+        event = translate.form_event(interaction, self.home(), self.clock.now())
+        if event is None:
+            log.warning("discord modal submission skipped: not one of ours", extra={"interaction": interaction.id})
+            return
+        # A modal opened from a slash command has no message to update: acknowledge it as "thinking".
+        await self._interaction(interaction, event, is_command=interaction.message is None)
 
     async def _on_command(self, interaction: discord.Interaction, text: str) -> None:
         home = self.home()
@@ -333,6 +336,26 @@ class DiscordPlatform:
         return max(found, key=lambda p: p.arrived) if found else None
 
     # ------------------------------------------------------------ the port: outbound
+
+    async def open_form(self, user: UserRef, interaction: str, form: Form) -> None:
+        """The modal must be the interaction's first response, within its 3 seconds: the adapter holds the
+        interaction open (ANSWER_WITHIN) so the core's OpenForm, sent at once, gets there first."""
+        pending = self._pending.get(int(interaction)) if interaction.isdigit() else None
+        if pending is None or pending.user_id != user.user_id:
+            raise PermanentSendError("discord interaction unknown or expired; the form cannot be shown")
+        try:
+            modal = translate.build_modal(form)
+        except (TranslationError, ValueError) as exc:
+            raise PermanentSendError(f"discord cannot show this form: {exc}") from None
+        async with pending.lock:
+            if pending.state != "new" or pending.interaction.response.is_done():
+                raise PermanentSendError("discord interaction already answered; the form cannot be shown")
+            try:
+                await pending.interaction.response.send_modal(modal)
+            except Exception as exc:
+                raise send_error(exc) from None
+            pending.state = "modal"
+            pending.answered.set()
 
     async def open_dm(self, user: UserRef) -> ConversationRef:
         try:

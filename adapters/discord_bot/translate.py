@@ -24,6 +24,8 @@ from bot.events import (
     ChoiceKind,
     CommandInvoked,
     ConversationRef,
+    Form,
+    FormSubmitted,
     MessageReceived,
     MessageRef,
     OutboundMessage,
@@ -98,7 +100,7 @@ def message_event(message: discord.Message, home: str, at: datetime) -> MessageR
 def command_event(interaction: discord.Interaction, text: str, home: str, at: datetime) -> CommandInvoked:
     workspace = workspace_of(interaction.guild_id, home)
     return CommandInvoked(user_ref(interaction.user, workspace), _interaction_place(interaction, workspace), text, at,
-                          event_id=f"i{interaction.id}")
+                          event_id=f"i{interaction.id}", interaction=str(interaction.id))
 
 
 def action_event(interaction: discord.Interaction, action: str, value: str, label: str, home: str,
@@ -109,7 +111,38 @@ def action_event(interaction: discord.Interaction, action: str, value: str, labe
     if interaction.message is not None:
         ref = MessageRef(PLATFORM, workspace, conversation.channel_id, str(interaction.message.id))
     return ActionInvoked(user_ref(interaction.user, workspace), conversation, action, value, at, message=ref,
-                         label=label, event_id=f"i{interaction.id}")
+                         label=label, event_id=f"i{interaction.id}", interaction=str(interaction.id))
+
+
+def form_event(interaction: discord.Interaction, home: str, at: datetime) -> FormSubmitted | None:
+    """A submitted modal of ours (custom_id `pbf:<action>:<value>`), with the values entered per field."""
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = re.fullmatch(FORM_TEMPLATE, str(data.get("custom_id", "")))
+    if match is None:
+        return None
+    workspace = workspace_of(interaction.guild_id, home)
+    return FormSubmitted(user_ref(interaction.user, workspace), _interaction_place(interaction, workspace),
+                         match["action"], match["value"], form_values(data.get("components") or []), at,
+                         event_id=f"i{interaction.id}")
+
+
+def form_values(components: list[dict[str, Any]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(field name, values) from a modal submission: text inputs in action rows or labels, selects in labels."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+
+    def visit(component: dict[str, Any]) -> None:
+        if "custom_id" in component and ("value" in component or "values" in component):
+            values = component.get("values")
+            entered = tuple(str(v) for v in values) if values is not None else (str(component.get("value") or ""),)
+            found.append((str(component["custom_id"]), entered))
+        for child in component.get("components") or ():
+            visit(child)
+        if isinstance(component.get("component"), dict):
+            visit(component["component"])
+
+    for component in components:
+        visit(component)
+    return tuple(found)
 
 
 def _interaction_place(interaction: discord.Interaction, workspace: str) -> ConversationRef:
@@ -217,6 +250,37 @@ def build_view(choices: tuple[Choice, ...]) -> discord.ui.View | None:
     except ValueError as exc:  # more components than a message can hold
         raise TranslationError(str(exc)) from None
     return view
+
+
+MAX_FORM_TITLE = 45
+MAX_FORM_LABEL = 45
+MAX_MODAL_COMPONENTS = 5
+
+
+def build_modal(form: Form) -> discord.ui.Modal:
+    """A form as a Discord modal: text inputs, and selects inside labels; the custom_id carries action and value,
+    so the submission is understood even after a restart."""
+    modal = discord.ui.Modal(title=form.title[:MAX_FORM_TITLE],
+                             custom_id=_checked(f"pbf:{form.action}:{form.value}"), timeout=15 * 60)
+    if form.intro and len(form.fields) < MAX_MODAL_COMPONENTS:
+        modal.add_item(discord.ui.TextDisplay(form.intro[:4000]))
+    for spec in form.fields:
+        label = spec.label[:MAX_FORM_LABEL]
+        if spec.kind == "text":
+            modal.add_item(discord.ui.TextInput(
+                label=label, custom_id=spec.name, required=spec.required,
+                style=discord.TextStyle.paragraph if spec.multiline else discord.TextStyle.short,
+                default=spec.initial[0] if spec.initial else None, placeholder=spec.placeholder[:100] or None,
+                max_length=spec.max_length or None))
+            continue
+        options = [discord.SelectOption(label=text[:100], value=value, default=value in spec.initial)
+                   for value, text in spec.options[:MAX_SELECT_OPTIONS]]
+        many = spec.kind == "multiselect"
+        select: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id=spec.name, options=options, placeholder=spec.placeholder[:150] or None,
+            min_values=1 if spec.required else 0, max_values=len(options) if many else 1, required=spec.required)
+        modal.add_item(discord.ui.Label(text=label, component=select))
+    return modal
 
 
 def split_content(text: str, limit: int = MAX_CONTENT) -> list[str]:
