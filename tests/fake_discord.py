@@ -242,6 +242,22 @@ class FakeDiscord:
             data["values"] = values
         return self._interaction(3, who, message["channel_id"], data, dm=dm, message=message)
 
+    def submit(self, who: str, channel_id: str, modal: dict[str, Any], values: dict[str, Any], *,
+               dm: bool = False, message: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A MODAL_SUBMIT for the modal the bot sent (its callback data): text inputs give a string, selects a list."""
+        components: list[dict[str, Any]] = []
+        for component in modal["components"]:
+            inner = component.get("component") or (component.get("components") or [{}])[0]
+            name = inner.get("custom_id")
+            if name not in values:
+                continue
+            value = values[name]
+            entered = {"type": 3, "custom_id": name, "values": value} if isinstance(value, list) else {
+                "type": 4, "custom_id": name, "value": value}
+            components.append({"type": 18, "id": len(components) + 1, "component": entered})
+        return self._interaction(5, who, channel_id, {"custom_id": modal["custom_id"], "components": components},
+                                 dm=dm, message=message)
+
     # ------------------------------------------------------------ REST
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:

@@ -192,6 +192,32 @@ async def test_member_joins_and_posts_anonymously_without_pinging_anyone(bot: Bo
     assert "thank you all" in in_thread.body["content"] and in_thread.body["allowed_mentions"] == {"parse": []}
 
 
+async def test_a_press_that_opens_a_form_is_answered_with_the_modal_and_the_submission_is_saved(
+        bot: Bot, fake: FakeDiscord) -> None:
+    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
+    await fake.dispatch("INTERACTION_CREATE", join)
+    consent = stored(fake, (await answer_to(fake, join, "Before anything"))["content"])
+    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    with_form = await fake.wait_for(lambda: next((m for m in fake.messages.values() if any(
+        c.get("label") == "Fill in a form instead" for row in m.get("components", []) for c in row["components"])),
+        None))
+    press = fake.press(ALICE, with_form, custom_id_of(with_form, "Fill in a form instead"))
+    await fake.dispatch("INTERACTION_CREATE", press)
+    callback = await callback_of(fake, press)
+    assert callback.body["type"] == 9  # the modal is the response itself, within Discord's 3 seconds
+    modal = callback.body["data"]
+    assert modal["custom_id"] == "pbf:onb.form:" and len(modal["components"]) <= 5
+
+    submit = fake.submit(ALICE, GROUP_CHANNEL, modal, {"role": ["peer"], "timezone": "Europe/Paris",
+                                                       "topics": ["chronic-pain", "diabetes"]}, message=with_form)
+    await fake.dispatch("INTERACTION_CREATE", submit)
+    await callback_of(fake, submit)
+    profile = fake.slash(ALICE, GROUP_CHANNEL, "profile")
+    await fake.dispatch("INTERACTION_CREATE", profile)
+    shown = await answer_to(fake, profile, "Europe/Paris")
+    assert shown["flags"] & EPHEMERAL
+
+
 async def test_crisis_dm_alerts_moderators_and_a_button_pressed_after_restart_still_works(
         bot: Bot, fake: FakeDiscord) -> None:
     dm_channel = fake.new_id()
