@@ -82,6 +82,7 @@ class DiscordConfig:
     guild_ids: tuple[str, ...] = ()
     shards: int | str = 0  # 0: one connection; N: N shards; "auto": as many as Discord recommends
     groups: tuple[str, ...] = ()  # group topics, offered as choices of /peer post
+    answer_within: float = ANSWER_WITHIN  # seconds an interaction waits for the core's answer before a deferral
 
 
 def set_api_base(api_base: str) -> None:
@@ -276,9 +277,9 @@ class DiscordPlatform:
         handling = asyncio.create_task(self._deliver(event))
         answered = asyncio.create_task(pending.answered.wait())
         # The core's answer normally arrives well within the window; never cancel the core's handling.
-        await asyncio.wait({handling, answered}, timeout=ANSWER_WITHIN, return_when=asyncio.ALL_COMPLETED)
+        await asyncio.wait({handling, answered}, timeout=self.config.answer_within, return_when=asyncio.ALL_COMPLETED)
         if not pending.answered.is_set():
-            remaining = ANSWER_WITHIN - (loop.time() - pending.arrived)
+            remaining = self.config.answer_within - (loop.time() - pending.arrived)
             if remaining > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(answered), timeout=remaining)

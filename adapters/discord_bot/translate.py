@@ -267,11 +267,12 @@ def build_modal(form: Form) -> discord.ui.Modal:
     for spec in form.fields:
         label = spec.label[:MAX_FORM_LABEL]
         if spec.kind == "text":
-            modal.add_item(discord.ui.TextInput(
-                label=label, custom_id=spec.name, required=spec.required,
+            entry: discord.ui.TextInput[Any] = discord.ui.TextInput(
+                custom_id=spec.name, required=spec.required,
                 style=discord.TextStyle.paragraph if spec.multiline else discord.TextStyle.short,
                 default=spec.initial[0] if spec.initial else None, placeholder=spec.placeholder[:100] or None,
-                max_length=spec.max_length or None))
+                max_length=spec.max_length or None)
+            modal.add_item(discord.ui.Label(text=label, component=entry))
             continue
         options = [discord.SelectOption(label=text[:100], value=value, default=value in spec.initial)
                    for value, text in spec.options[:MAX_SELECT_OPTIONS]]
