@@ -87,6 +87,8 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.sockets: list[web.WebSocketResponse] = []
         self.closed_dms: set[str] = {CLOSED}
+        self.refuse_token = False
+        self.refuse_message_content = False  # as Discord does when the privileged intent is not enabled
         self.dm_channels: dict[str, str] = {}  # dm channel id -> user id
         self.threads: set[str] = set()
         self.interactions: dict[str, dict[str, Any]] = {}  # id and token -> the INTERACTION_CREATE payload
@@ -163,6 +165,9 @@ class FakeDiscord:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:
                     self.identifies.append(payload["d"])
+                    if self.refuse_message_content and payload["d"]["intents"] & (1 << 15):
+                        await ws.close(code=4014, message=b"Disallowed intent(s).")
+                        break
                     shard = payload["d"].get("shard", [0, 1])
                     await self._send(ws, "READY", {
                         "v": 10, "user": user(BOT_ID, "peerbot", bot=True), "guilds": [
@@ -290,6 +295,8 @@ class FakeDiscord:
         parts = r.path.strip("/").split("/")
         match r.method, parts:
             case "GET", ["users", "@me"]:
+                if self.refuse_token:
+                    return 401, {"message": "401: Unauthorized", "code": 0}
                 return 200, user(BOT_ID, "peerbot", bot=True)
             case "GET", ["oauth2", "applications", "@me"]:
                 return 200, {"id": APP_ID, "name": "peerbot", "description": "", "icon": None,

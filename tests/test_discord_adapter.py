@@ -327,3 +327,25 @@ async def test_a_sharded_bot_asks_discord_for_its_gateway(fake: FakeDiscord,
         assert fake.identifies[-1]["intents"] == DiscordPlatform.intents().value
     finally:
         await adapter.stop()
+
+
+async def test_every_verb_the_core_registers_is_a_slash_subcommand(store: Any) -> None:
+    from bot.config import Settings
+    from bot.wiring import build_app, discord_platform
+
+    settings = Settings.model_validate({"discord": {"token": "t", "moderator_channel": MOD_CHANNEL},
+                                        "groups": {"discord": {"chronic-pain": GROUP_CHANNEL}}})
+    clock = ManualClock(START)
+    app = build_app(settings, store, clock, {})
+    adapter = discord_platform(settings, clock, app)
+    peer = adapter.tree.get_command("peer")
+    assert isinstance(peer, discord.app_commands.Group)
+    subcommands = {c.name for c in peer.commands}
+    assert set(app.router.commands) <= subcommands
+    mod = peer.get_command("mod")
+    assert isinstance(mod, discord.app_commands.Group)
+    assert set(app.router.moderator_commands) <= {c.name for c in mod.commands}
+    post = peer.get_command("post")
+    assert isinstance(post, discord.app_commands.Command)
+    assert [(p.name, p.required) for p in post.parameters] == [("group", True), ("text", True)]
+    assert [c.value for c in post.parameters[0].choices] == ["chronic-pain"]

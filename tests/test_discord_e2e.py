@@ -269,3 +269,49 @@ async def test_crisis_reply_to_a_member_with_closed_dms_is_a_permanent_failure(
 def _debug_dump(fake: FakeDiscord, bot: Bot) -> str:
     lines = [f"{r.method} {r.path} {json.dumps(r.body)[:300]}" for r in fake.requests]
     return "\n".join(lines) + "\n--- log\n" + bot.log.read_text(errors="replace")[-4000:]
+
+
+# ---------------------------------------------------------------- what an operator sees when set-up is wrong
+
+
+async def run_until_exit(config: Path) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PEERBOT_")}
+    env["PEERBOT_DISCORD__TOKEN"] = TOKEN
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=str(ROOT), env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode(errors="replace")
+
+
+async def test_without_the_message_content_intent_run_stops_and_says_how_to_enable_it(
+        fake: FakeDiscord, tmp_path: Path) -> None:
+    fake.refuse_message_content = True
+    code, err = await run_until_exit(write_config(tmp_path, fake))
+    assert code == 2
+    assert "peerbot: discord: enable the Message Content intent" in err
+
+
+async def test_a_refused_token_stops_run_without_printing_it(fake: FakeDiscord, tmp_path: Path) -> None:
+    fake.refuse_token = True
+    code, err = await run_until_exit(write_config(tmp_path, fake))
+    assert code == 2 and "peerbot: discord: the token was refused" in err
+    assert TOKEN not in err
+
+
+def test_discord_ids_in_the_config_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[discord]\nmoderator_role = "@mods"\nguild_ids = ["my-server"]\nshards = -1\n', encoding="utf-8")
+    result = peerbot("check-config", "--config", str(path))
+    assert result.returncode == 2
+    for key in ("discord.moderator_role", "discord.guild_ids", "discord.shards"):
+        assert key in result.stderr
+
+
+def test_invite_url_is_printed_from_the_configured_application(tmp_path: Path) -> None:
+    path = tmp_path / "peerbot.toml"
+    path.write_text(f'[discord]\napplication_id = "{APP_ID}"\n', encoding="utf-8")
+    result = peerbot("discord", "invite-url", "--config", str(path))
+    assert result.returncode == 0
+    assert result.stdout.startswith("https://discord.com/oauth2/authorize?client_id=" + APP_ID)
