@@ -163,6 +163,17 @@ async def test_help_in_a_guild_channel_is_answered_ephemerally_at_once(bot: Bot,
     assert callback.body["data"]["allowed_mentions"] == {"parse": []}
 
 
+async def test_a_command_in_the_dm_is_answered_in_the_dm_through_the_interaction(bot: Bot, fake: FakeDiscord) -> None:
+    dm_channel = fake.new_id()
+    fake.dm_channels[dm_channel] = ALICE
+    interaction = fake.slash(ALICE, dm_channel, "help", dm=True)
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    callback = await callback_of(fake, interaction)
+    assert callback.body["type"] == 4 and "Here is what I can do" in callback.body["data"]["content"]
+    assert not callback.body["data"].get("flags", 0) & EPHEMERAL  # a DM is private already
+    assert not fake.find("POST", f"/channels/{dm_channel}/messages")  # answered once, not also as a message
+
+
 async def test_member_joins_and_posts_anonymously_without_pinging_anyone(bot: Bot, fake: FakeDiscord) -> None:
     join = fake.slash(ALICE, GROUP_CHANNEL, "join")
     await fake.dispatch("INTERACTION_CREATE", join)

@@ -53,6 +53,10 @@ DMS_CLOSED = ("I couldn't send you a direct message: your privacy settings block
               "and try again.")
 
 
+def _not_about_voice(record: logging.LogRecord) -> bool:
+    return "voice will NOT be supported" not in record.getMessage()
+
+
 class DiscordStartError(Exception):
     """The bot could not log in or connect; the message is for the operator (never contains the token)."""
 
@@ -126,7 +130,9 @@ class DiscordPlatform:
         self._pending: dict[int, Pending] = {}
         self._dm_owner: dict[str, str] = {}  # DM channel id -> user id
         self._roles: dict[tuple[str, str], tuple[float, frozenset[int]]] = {}
-        self._ephemeral: dict[int, tuple[discord.Interaction, bool]] = {}  # message id -> (interaction, original)
+        # Ephemeral messages can only be edited through the interaction that sent them:
+        # message id -> (interaction, is its original response, when it arrived).
+        self._ephemeral: dict[int, tuple[discord.Interaction, bool, float]] = {}
         self._synced = False
         self._handlers: set[asyncio.Task[None]] = set()
         self.client = self._build_client()
@@ -147,7 +153,13 @@ class DiscordPlatform:
         intents.message_content = True
         return intents
 
+    @staticmethod
+    def _quiet_voice_warnings() -> None:
+        """peerbot has no voice: discord.py's start-up warnings about missing voice libraries are noise."""
+        logging.getLogger("discord.client").addFilter(_not_about_voice)  # added once, however many clients
+
     def _build_client(self) -> discord.Client:
+        self._quiet_voice_warnings()
         options: dict[str, Any] = {"intents": self.intents(), "allowed_mentions": discord.AllowedMentions.none()}
         shards = self.config.shards
         client: discord.Client
@@ -304,8 +316,11 @@ class DiscordPlatform:
             pending.answered.set()
 
     def _forget_expired(self, now: float) -> None:
+        """Interaction tokens last 15 minutes: what they could answer or edit is forgotten after that."""
         for key in [k for k, p in self._pending.items() if now - p.arrived > TOKEN_LIFETIME]:
             del self._pending[key]
+        for message_id in [m for m, (_, _, arrived) in self._ephemeral.items() if now - arrived > TOKEN_LIFETIME]:
+            del self._ephemeral[message_id]
 
     def _remember(self, user: discord.abc.User, workspace: str, channel: Any) -> None:
         roles = translate.member_role_ids(user)
@@ -412,12 +427,12 @@ class DiscordPlatform:
                         if message_id is None:
                             message_id = (await interaction.original_response()).id
                         if ephemeral:
-                            self._ephemeral[message_id] = (interaction, True)
+                            self._ephemeral[message_id] = (interaction, True, pending.arrived)
                     else:
                         sent = await interaction.followup.send(piece, ephemeral=ephemeral, wait=True, **kwargs)
                         message_id = sent.id
                         if ephemeral:
-                            self._ephemeral[message_id] = (interaction, False)
+                            self._ephemeral[message_id] = (interaction, False, pending.arrived)
                     first = first or str(message_id)
                     last_id = str(message_id)
                 pending.replied = True
@@ -482,7 +497,7 @@ class DiscordPlatform:
                                       "allowed_mentions": rendered.mentions, "view": rendered.view}
             ephemeral = self._ephemeral.get(int(ref.message_id))
             if ephemeral is not None:
-                interaction, original = ephemeral
+                interaction, original, _ = ephemeral
                 if original:
                     await interaction.edit_original_response(**kwargs)
                 else:
@@ -498,7 +513,7 @@ class DiscordPlatform:
         try:
             ephemeral = self._ephemeral.pop(int(ref.message_id), None)
             if ephemeral is not None:
-                interaction, original = ephemeral
+                interaction, original, _ = ephemeral
                 if original:
                     await interaction.delete_original_response()
                 else:
