@@ -177,8 +177,8 @@ class DiscordPlatform:
     async def _setup_hook(self) -> None:
         # Every bot message's buttons and selects dispatch from their custom_id: presses work after a restart.
         self.client.add_dynamic_items(translate.ChoiceButton, translate.ChoiceSelect)
-        if self.config.api_base.rstrip("/") != DEFAULT_API_BASE and not self.config.shards:
-            # Behind an API proxy the gateway address comes from the proxy too (a sharded client asks
+        if self.config.api_base.rstrip("/") != DEFAULT_API_BASE and self.config.shards != "auto":
+            # Behind an API proxy the gateway address comes from the proxy too ("auto" sharding asks
             # /gateway/bot itself).
             data = await self.client.http.request(discord.http.Route("GET", "/gateway"))
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(data["url"])
@@ -287,15 +287,9 @@ class DiscordPlatform:
         self._pending[interaction.id] = pending
         self._forget_expired(loop.time())
         handling = asyncio.create_task(self._deliver(event))
-        answered = asyncio.create_task(pending.answered.wait())
-        # The core's answer normally arrives well within the window; never cancel the core's handling.
-        await asyncio.wait({handling, answered}, timeout=self.config.answer_within, return_when=asyncio.ALL_COMPLETED)
-        if not pending.answered.is_set():
-            remaining = self.config.answer_within - (loop.time() - pending.arrived)
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(answered), timeout=remaining)
-        answered.cancel()
+        # The core's answer normally arrives well within the window; the core's handling is never cancelled.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(pending.answered.wait(), timeout=self.config.answer_within)
         await self._acknowledge(pending)
         await handling
 
