@@ -135,8 +135,8 @@ class DiscordSettings(_Section):
     def _needs_token_when_enabled(self) -> DiscordSettings:
         if self.enabled:
             missing = [n for n in ("token",) if not self.token.get_secret_value()]
-            if not self.moderator_channel:
-                missing.append("moderator_channel")
+            # Without a moderator role nobody on Discord could acknowledge an alert.
+            missing += [n for n in ("moderator_channel", "moderator_role") if not getattr(self, n)]
             if missing:
                 raise ValueError(
                     "required when discord.enabled is true: " + ", ".join(f"discord.{m}" for m in missing)

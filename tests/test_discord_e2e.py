@@ -326,3 +326,10 @@ def test_invite_url_is_printed_from_the_configured_application(tmp_path: Path) -
     result = peerbot("discord", "invite-url", "--config", str(path))
     assert result.returncode == 0
     assert result.stdout.startswith("https://discord.com/oauth2/authorize?client_id=" + APP_ID)
+
+
+def test_discord_cannot_be_enabled_without_a_moderator_role(tmp_path: Path) -> None:
+    path = tmp_path / "peerbot.toml"
+    path.write_text(f'[discord]\nenabled = true\ntoken = "t"\nmoderator_channel = "{MOD_CHANNEL}"\n', encoding="utf-8")
+    result = peerbot("check-config", "--config", str(path))
+    assert result.returncode == 2 and "discord.moderator_role" in result.stderr
