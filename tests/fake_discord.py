@@ -331,12 +331,14 @@ class FakeDiscord:
                 return 200, self._store(channel_id, r.body)
             case "PATCH", ["channels", channel_id, "messages", message_id]:
                 stored = self.messages.get(message_id)
-                if stored is None:
+                if stored is None or stored["channel_id"] != channel_id:
                     return 404, {"message": "Unknown Message", "code": 10008}
                 stored.update({k: v for k, v in r.body.items() if k in ("content", "components")})
                 return 200, stored
-            case "DELETE", ["channels", _, "messages", message_id]:
-                self.messages.pop(message_id, None)
+            case "DELETE", ["channels", channel_id, "messages", message_id]:
+                if self.messages.get(message_id, {}).get("channel_id") != channel_id:
+                    return 404, {"message": "Unknown Message", "code": 10008}
+                self.messages.pop(message_id)
                 return 204, None
             case "POST", ["channels", channel_id, "messages", message_id, "threads"]:
                 if message_id in self.threads:

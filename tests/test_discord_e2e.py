@@ -202,6 +202,13 @@ async def test_member_joins_and_posts_anonymously_without_pinging_anyone(bot: Bo
     (in_thread,) = await fake.wait_request("POST", f"/channels/{message_id}/messages", where=lambda r: r.status == 200)
     assert "thank you all" in in_thread.body["content"] and in_thread.body["allowed_mentions"] == {"parse": []}
 
+    reply_id = (await answer_to(fake, reply, "published"))["content"].split()[1]
+    delete = fake.slash(ALICE, GROUP_CHANNEL, "delete", post=reply_id)
+    await fake.dispatch("INTERACTION_CREATE", delete)
+    reply_message = next(m for m in fake.messages.values() if "thank you all" in m.get("content", ""))
+    (deleted,) = await fake.wait_request("DELETE", f"/channels/{message_id}/messages/{reply_message['id']}")
+    assert deleted.status == 204  # deleted where it lives: in the post's thread
+
 
 async def test_a_press_that_opens_a_form_is_answered_with_the_modal_and_the_submission_is_saved(
         bot: Bot, fake: FakeDiscord) -> None:

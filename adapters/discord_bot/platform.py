@@ -463,7 +463,8 @@ class DiscordPlatform:
         except Exception as exc:
             raise send_error(exc) from None
         assert last is not None
-        return MessageRef(PLATFORM, to.workspace, to.channel_id, str(last.id))
+        # A message in a thread lives in the thread's channel: that is where it is edited or deleted.
+        return MessageRef(PLATFORM, to.workspace, to.thread_id or to.channel_id, str(last.id))
 
     async def _open_thread(self, channel_id: int, message_id: int) -> None:
         try:
