@@ -488,7 +488,8 @@ class DiscordPlatform:
     async def edit(self, ref: MessageRef, message: OutboundMessage) -> None:
         try:
             rendered = translate.render(message, self._role_id())
-            kwargs: dict[str, Any] = {"content": rendered.pieces[-1][:translate.MAX_CONTENT],
+            content = rendered.pieces[0] if len(rendered.pieces) == 1 else rendered.pieces[0][:-1] + "…"
+            kwargs: dict[str, Any] = {"content": content,
                                       "allowed_mentions": rendered.mentions, "view": rendered.view}
             ephemeral = self._ephemeral.get(int(ref.message_id))
             if ephemeral is not None:
