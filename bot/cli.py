@@ -216,7 +216,7 @@ def _discord_invite(settings: Settings, args: argparse.Namespace) -> int:
         settings.discord.token.get_secret_value())
     if not app_id or not str(app_id).isdigit():
         return _fail("discord invite-url: set [discord] application_id (or discord.token, or --application-id)")
-    print(invite_url(str(app_id)))
+    print(invite_url(str(app_id), webhooks=settings.discord.use_webhooks))
     return EXIT_OK
 
 

@@ -108,6 +108,9 @@ class DiscordSettings(_Section):
     shards: int | Literal["auto"] = 0
     # For `peerbot discord invite-url`; empty: read from the bot token.
     application_id: str = ""
+    # Anonymous posts through a channel webhook, shown under the pseudonym (needs Manage Webhooks); false: the
+    # bot's own messages.
+    use_webhooks: bool = False
 
     @field_validator("moderator_channel", "moderator_role", "application_id")
     @classmethod

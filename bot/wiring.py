@@ -139,6 +139,7 @@ def discord_platform(settings: Settings, clock: Clock, app: App) -> ChatPlatform
             token=config.token.get_secret_value(), api_base=config.api_base,
             moderator_channel=config.moderator_channel, moderator_role=config.moderator_role,
             guild_ids=tuple(config.guild_ids), shards=config.shards, groups=tuple(settings.groups.discord),
+            use_webhooks=config.use_webhooks,
         ),
         clock, core_verbs=tuple(app.router.commands), core_mod_verbs=tuple(app.router.moderator_commands),
         summaries={verb: summary for verb, _, summary in VERBS},

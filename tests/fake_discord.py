@@ -91,6 +91,7 @@ class FakeDiscord:
         self.refuse_message_content = False  # as Discord does when the privileged intent is not enabled
         self.dm_channels: dict[str, str] = {}  # dm channel id -> user id
         self.threads: set[str] = set()
+        self.webhooks: dict[str, dict[str, Any]] = {}
         self.interactions: dict[str, dict[str, Any]] = {}  # id and token -> the INTERACTION_CREATE payload
         self._ids = itertools.count(1_300_000_000_000_000_001)
         self._seq = itertools.count(1)
@@ -360,6 +361,34 @@ class FakeDiscord:
                     answer["interaction"]["response_message_id"] = message["id"]
                     answer["resource"] = {"type": kind, "message": message}
                 return 200, answer
+            case "GET", ["channels", channel_id, "webhooks"]:
+                return 200, [h for h in self.webhooks.values() if h["channel_id"] == channel_id]
+            case "POST", ["channels", channel_id, "webhooks"]:
+                hook = {"id": self.new_id(), "type": 1, "guild_id": GUILD_ID, "channel_id": channel_id,
+                        "name": r.body["name"], "avatar": None, "token": f"hook-{self.new_id()}",
+                        "application_id": APP_ID, "user": user(BOT_ID, "peerbot", bot=True)}
+                self.webhooks[hook["id"]] = hook
+                return 200, hook
+            case "GET", ["channels", channel_id]:
+                if channel_id in self.threads:
+                    return 200, {"id": channel_id, "type": 11, "guild_id": GUILD_ID,
+                                 "parent_id": self._parent(channel_id), "name": "Replies"}
+                return 200, text_channel(channel_id, "channel")
+            case "POST", ["webhooks", hook_id, token] if hook_id in self.webhooks:
+                channel_id = r.query.get("thread_id") or self.webhooks[hook_id]["channel_id"]
+                if r.query.get("thread_id") and channel_id not in self.threads:
+                    return 404, {"message": "Unknown Channel", "code": 10003}
+                message = self._store(channel_id, r.body)
+                message["author"] = {**user(hook_id, r.body.get("username") or "hook", bot=True)}
+                message["webhook_id"] = hook_id
+                return 200, message
+            case "DELETE", ["webhooks", hook_id, _, "messages", message_id] if hook_id in self.webhooks:
+                stored = self.messages.get(message_id)
+                if stored is None or stored.get("webhook_id") != hook_id or stored["channel_id"] != (
+                        r.query.get("thread_id") or self.webhooks[hook_id]["channel_id"]):
+                    return 404, {"message": "Unknown Message", "code": 10008}
+                del self.messages[message_id]
+                return 204, None
             case "POST", ["webhooks", _, token]:
                 return 200, self._store(self._channel_of(token), r.body)
             case "PATCH", ["webhooks", _, token, "messages", message_id]:
@@ -370,6 +399,9 @@ class FakeDiscord:
                 self.messages.pop(message_id, None)
                 return 204, None
         return 404, {"message": f"fake Discord has no route {r.method} {r.path}", "code": 0}
+
+    def _parent(self, thread_id: str) -> str:
+        return str(self.messages.get(thread_id, {}).get("channel_id", GROUP_CHANNEL))
 
     def _channel_of(self, interaction: str) -> str:
         return str(self.interactions.get(interaction, {}).get("channel_id", GENERAL_CHANNEL))

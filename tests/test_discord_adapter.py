@@ -189,6 +189,7 @@ def test_invite_url_asks_exactly_for_what_the_bot_uses() -> None:
     assert f"client_id={APP_ID}" in url and "scope=bot+applications.commands" in url
     assert f"permissions={wanted.value}" in url
     assert application_id_from_token("OTAwMDAwMDAwMDAwMDAwMDAx.G1.xyz") == APP_ID
+    assert permissions(webhooks=True).manage_webhooks  # only when anonymous posts go through webhooks
 
 
 # ---------------------------------------------------------------- the port against the fake Discord
@@ -349,3 +350,38 @@ async def test_every_verb_the_core_registers_is_a_slash_subcommand(store: Any) -
     assert isinstance(post, discord.app_commands.Command)
     assert [(p.name, p.required) for p in post.parameters] == [("group", True), ("text", True)]
     assert [c.value for c in post.parameters[0].choices] == ["chronic-pain"]
+
+
+async def test_with_webhooks_anonymous_posts_show_the_pseudonym_and_are_deleted_after_a_restart(
+        fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.events import ConversationRef
+
+    adapter = await running(fake, monkeypatch, use_webhooks=True)
+    await asyncio.wait_for(adapter.start(Recorder()), 20)
+    group = ConversationRef("discord", GUILD_ID, GROUP_CHANNEL)
+    try:
+        post = await adapter.send(group, OutboundMessage("**Quiet Heron 42** · post K7QM\nhello @here", (
+            Choice("Reply", "grp.reply", "K7QM"),), author_name="Quiet Heron 42"), idempotency_key="post:K7QM")
+        reply = await adapter.send(ConversationRef("discord", GUILD_ID, GROUP_CHANNEL, thread_id=post.message_id),
+                                   OutboundMessage("thanks", author_name="Brave Otter 7"), idempotency_key="post:R2")
+    finally:
+        await adapter.stop()
+    assert len(fake.find("POST", f"/channels/{GROUP_CHANNEL}/webhooks")) == 1
+    hook = fake.webhooks[next(iter(fake.webhooks))]
+    sent = [r for r in fake.find("POST", f"/webhooks/{hook['id']}/") if r.status == 200]
+    assert [r.body["username"] for r in sent] == ["Quiet Heron 42", "Brave Otter 7"]
+    assert all(r.body["allowed_mentions"] == {"parse": []} for r in sent)
+    assert sent[0].body["components"][0]["components"][0]["custom_id"] == "pb:0:grp.reply:K7QM"
+    assert sent[1].query["thread_id"] == post.message_id and reply.channel_id == post.message_id
+
+    restarted = await running(fake, monkeypatch, use_webhooks=True)
+    await asyncio.wait_for(restarted.start(Recorder()), 20)
+    try:
+        await restarted.delete(reply)
+        await restarted.delete(post)
+    finally:
+        await restarted.stop()
+    assert len(fake.find("POST", f"/channels/{GROUP_CHANNEL}/webhooks")) == 1  # the same webhook found again
+    deleted = fake.find("DELETE", f"/webhooks/{hook['id']}/")
+    assert [r.status for r in deleted] == [204, 204] and deleted[0].query == {"thread_id": post.message_id}
+    assert post.message_id not in fake.messages and reply.message_id not in fake.messages

@@ -10,13 +10,13 @@ import discord
 SCOPES = ("bot", "applications.commands")
 
 
-def permissions() -> discord.Permissions:
+def permissions(webhooks: bool = False) -> discord.Permissions:
     """See channels, send (also in threads), open threads for replies to anonymous posts, read the history it
-    replies in, and attach export files. No administrator, no Mention Everyone (make the moderator role
-    mentionable instead), no message management."""
+    replies in, and attach export files; with `webhooks`, manage webhooks to post under pseudonyms. No
+    administrator, no Mention Everyone (make the moderator role mentionable instead), no message management."""
     return discord.Permissions(
         view_channel=True, send_messages=True, send_messages_in_threads=True, create_public_threads=True,
-        read_message_history=True, attach_files=True,
+        read_message_history=True, attach_files=True, manage_webhooks=webhooks,
     )
 
 
@@ -30,5 +30,5 @@ def application_id_from_token(token: str) -> str | None:
     return decoded if decoded.isdigit() else None
 
 
-def invite_url(application_id: str) -> str:
-    return discord.utils.oauth_url(int(application_id), permissions=permissions(), scopes=SCOPES)
+def invite_url(application_id: str, webhooks: bool = False) -> str:
+    return discord.utils.oauth_url(int(application_id), permissions=permissions(webhooks), scopes=SCOPES)

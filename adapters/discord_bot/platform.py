@@ -37,6 +37,7 @@ ANSWER_WITHIN = 2.0  # seconds after an interaction arrives before it is acknowl
 TOKEN_LIFETIME = 14 * 60.0  # interaction tokens last 15 minutes; keep a margin
 ROLE_CACHE_SECONDS = 60.0
 THREAD_NAME = "Replies"
+WEBHOOK_NAME = "peerbot"
 _CAUSE = re.compile(rf"^{PLATFORM}:[^:]+:i(?P<id>\d+)(?::|$)")
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
@@ -86,6 +87,7 @@ class DiscordConfig:
     guild_ids: tuple[str, ...] = ()
     shards: int | str = 0  # 0: one connection; N: N shards; "auto": as many as Discord recommends
     groups: tuple[str, ...] = ()  # group topics, offered as choices of /peer post
+    use_webhooks: bool = False  # anonymous posts through a channel webhook, under the pseudonym's name
     answer_within: float = ANSWER_WITHIN  # seconds an interaction waits for the core's answer before a deferral
 
 
@@ -134,6 +136,7 @@ class DiscordPlatform:
         # message id -> (interaction, is its original response, when it arrived).
         self._ephemeral: dict[int, tuple[discord.Interaction, bool, float]] = {}
         self._synced = False
+        self._webhooks: dict[str, discord.Webhook] = {}  # channel id -> our webhook there
         self._handlers: set[asyncio.Task[None]] = set()
         self.client = self._build_client()
         self.tree = app_commands.CommandTree(self.client)
@@ -388,6 +391,8 @@ class DiscordPlatform:
                 sent = await self._answer(pending, rendered, ephemeral=ephemeral_to is not None)
                 if sent is not None:
                     return MessageRef(PLATFORM, to.workspace, to.channel_id, sent)
+        if self.config.use_webhooks and message.author_name and ephemeral_to is None and to.kind == "channel":
+            return await self._post_as(to, rendered, message.author_name)
         if ephemeral_to is not None:
             # No live interaction to answer ephemerally: the person's DM is the private place left.
             to = await self.open_dm(ephemeral_to)
@@ -466,6 +471,51 @@ class DiscordPlatform:
         # A message in a thread lives in the thread's channel: that is where it is edited or deleted.
         return MessageRef(PLATFORM, to.workspace, to.thread_id or to.channel_id, str(last.id))
 
+    async def _webhook(self, channel_id: str) -> discord.Webhook:
+        """The bot's own webhook in a channel (found, or created once): it posts under another name."""
+        found = self._webhooks.get(channel_id)
+        if found is None:
+            mine = str(self.client.application_id)
+            hooks = await self.client.http.channel_webhooks(int(channel_id))
+            data = next((h for h in hooks if str(h.get("application_id")) == mine and h.get("token")), None)
+            if data is None:
+                data = await self.client.http.create_webhook(int(channel_id), name=WEBHOOK_NAME)
+            found = discord.Webhook.from_state(data, self.client._connection)
+            self._webhooks[channel_id] = found
+        return found
+
+    async def _post_as(self, to: ConversationRef, rendered: Rendered, name: str) -> MessageRef:
+        """An anonymous post shown as sent by its pseudonym; replies in the post's thread."""
+        try:
+            webhook = await self._webhook(to.channel_id)
+            thread: Any = discord.Object(int(to.thread_id)) if to.thread_id else discord.utils.MISSING
+            last: discord.WebhookMessage | None = None
+            for index, piece in enumerate(rendered.pieces):
+                kwargs = rendered.kwargs(last=index == len(rendered.pieces) - 1)
+                try:
+                    last = await webhook.send(piece, username=name[:80], wait=True, thread=thread, **kwargs)
+                except discord.NotFound as exc:
+                    if to.thread_id is None or exc.code != UNKNOWN_CHANNEL:
+                        raise
+                    await self._open_thread(int(to.channel_id), int(to.thread_id))
+                    last = await webhook.send(piece, username=name[:80], wait=True, thread=thread, **kwargs)
+        except Exception as exc:
+            raise send_error(exc) from None
+        assert last is not None
+        return MessageRef(PLATFORM, to.workspace, to.thread_id or to.channel_id, str(last.id))
+
+    async def _delete_as_webhook(self, ref: MessageRef) -> bool:
+        """Delete a message our webhook posted (True), found from its channel or its thread's parent channel."""
+        channel_id, thread = ref.channel_id, discord.utils.MISSING
+        data = await self.client.http.get_channel(int(ref.channel_id))
+        if data.get("parent_id") and data.get("type") in (10, 11, 12):
+            channel_id, thread = str(data["parent_id"]), discord.Object(int(ref.channel_id))
+        try:
+            await (await self._webhook(channel_id)).delete_message(int(ref.message_id), thread=thread)
+        except discord.NotFound:
+            return False
+        return True
+
     async def _open_thread(self, channel_id: int, message_id: int) -> None:
         try:
             await self.client.http.start_thread_with_message(channel_id, message_id, name=THREAD_NAME,
@@ -514,6 +564,8 @@ class DiscordPlatform:
                     await interaction.delete_original_response()
                 else:
                     await interaction.followup.delete_message(int(ref.message_id))
+                return
+            if self.config.use_webhooks and await self._delete_as_webhook(ref):
                 return
             await self.client.get_partial_messageable(int(ref.channel_id)).get_partial_message(
                 int(ref.message_id)).delete()
