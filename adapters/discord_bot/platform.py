@@ -88,6 +88,7 @@ class DiscordConfig:
     shards: int | str = 0  # 0: one connection; N: N shards; "auto": as many as Discord recommends
     groups: tuple[str, ...] = ()  # group topics, offered as choices of /peer post
     use_webhooks: bool = False  # anonymous posts through a channel webhook, under the pseudonym's name
+    connect_within: float = 60.0  # seconds `start` waits for the gateway before letting the bot run on
     answer_within: float = ANSWER_WITHIN  # seconds an interaction waits for the core's answer before a deferral
 
 
@@ -136,6 +137,7 @@ class DiscordPlatform:
         # message id -> (interaction, is its original response, when it arrived).
         self._ephemeral: dict[int, tuple[discord.Interaction, bool, float]] = {}
         self._synced = False
+        self._connected = False
         self._webhooks: dict[str, discord.Webhook] = {}  # channel id -> our webhook there
         self._handlers: set[asyncio.Task[None]] = set()
         self.client = self._build_client()
@@ -187,6 +189,7 @@ class DiscordPlatform:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(data["url"])
 
     async def on_ready(self) -> None:
+        self._connected = True
         log.info("discord connected", extra={"guilds": len(self.client.guilds)})
         if self._synced:
             return
@@ -217,9 +220,16 @@ class DiscordPlatform:
         self._sink = sink
         set_api_base(self.config.api_base)
         self._task = asyncio.create_task(self.client.start(self.config.token), name="discord-client")
+        self._task.add_done_callback(self._client_ended)
         ready = asyncio.create_task(self.client.wait_until_ready())
-        done, _ = await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
+        done, _ = await asyncio.wait({self._task, ready}, timeout=self.config.connect_within,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            # discord.py keeps reconnecting with backoff; the rest of the bot (and a clean stop) need not wait.
+            ready.cancel()
+            log.warning("discord not connected yet; still trying in the background")
+            return
+        if self._task in done and not ready.done():
             ready.cancel()
             exc = self._task.exception()
             if isinstance(exc, discord.LoginFailure):
@@ -228,9 +238,15 @@ class DiscordPlatform:
                 raise DiscordStartError("discord: enable the Message Content intent for the bot in the Developer "
                                         "Portal (Bot ▸ Privileged Gateway Intents)")
             log.error("discord start failed", exc_info=exc)
-            raise DiscordStartError(f"discord: could not connect: {type(exc).__name__}: {exc}")
+            raise DiscordStartError(f"discord: could not connect: {type(exc).__name__}")
+
+    def _client_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and self._connected:
+            log.critical("discord client stopped; the bot no longer hears Discord",
+                         extra={"error": type(task.exception()).__name__})
 
     async def stop(self) -> None:
+        self._connected = False
         for task in list(self._handlers):
             task.cancel()
         await self.client.close()
