@@ -6,8 +6,10 @@ comes back a few milliseconds later through the outbox as a `SendEphemeral` (in 
 (in the DM the command was used in), and `send` delivers it as the interaction's response. If nothing has come
 after `ANSWER_WITHIN` seconds the adapter acknowledges the interaction (a "thinking" state for a command, a silent
 update for a press) and later answers go out as follow-ups, visible only to that person, for the 15 minutes
-Discord keeps an interaction token. An ephemeral answer with no live interaction (e.g. a crisis reply to a channel
-message) goes to the person's DM instead, as Discord has no ephemeral messages outside interactions.
+Discord keeps an interaction token. An answer belongs to the interaction whose event caused it (the core's outbox
+key starts with that event's key); an ephemeral answer with no live interaction (e.g. a crisis reply to a channel
+message) goes to the person's DM instead, as Discord has no ephemeral messages outside interactions. A form
+(`OpenForm`) can only be an interaction's first response: it arrives within the same window and becomes the modal.
 """
 
 from __future__ import annotations
