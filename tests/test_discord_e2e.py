@@ -236,6 +236,34 @@ async def test_a_press_that_opens_a_form_is_answered_with_the_modal_and_the_subm
     assert shown["flags"] & EPHEMERAL
 
 
+async def test_a_checkin_sent_by_dm_is_pointed_to_and_its_mood_button_works_after_a_restart(
+        bot: Bot, fake: FakeDiscord) -> None:
+    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
+    await fake.dispatch("INTERACTION_CREATE", join)
+    consent = stored(fake, (await answer_to(fake, join, "Before anything"))["content"])
+    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    await fake.wait_for(lambda: any("Your pseudonym is" in m.get("content", "") for m in fake.messages.values()))
+
+    now = fake.slash(ALICE, GROUP_CHANNEL, "checkin", setting="now")
+    await fake.dispatch("INTERACTION_CREATE", now)
+    await fake.wait_request("POST", "/users/@me/channels")
+    dm_channel = next(c for c, u in fake.dm_channels.items() if u == ALICE)
+    (checkin,) = await fake.wait_request("POST", f"/channels/{dm_channel}/messages")
+    pointer = await answer_to(fake, now, "direct message")
+    assert pointer["flags"] & EPHEMERAL  # told, where they asked, that the check-in is in their DMs
+
+    assert await bot.stop() == 0
+    await bot.start()
+    message = stored(fake, checkin.body["content"])
+    press = fake.press(ALICE, message, custom_id_of(message, "3 · Okay"), dm=True)
+    await fake.dispatch("INTERACTION_CREATE", press)
+    answer = await callback_of(fake, press)
+    assert answer.body["type"] == 4 and not answer.body["data"].get("flags", 0) & EPHEMERAL
+    mood = fake.slash(ALICE, dm_channel, "mood", dm=True)
+    await fake.dispatch("INTERACTION_CREATE", mood)
+    assert "▄" in (await answer_to(fake, mood, "check-ins"))["content"]  # the answer was recorded
+
+
 async def test_crisis_dm_alerts_moderators_and_a_button_pressed_after_restart_still_works(
         bot: Bot, fake: FakeDiscord) -> None:
     dm_channel = fake.new_id()
