@@ -385,3 +385,20 @@ async def test_with_webhooks_anonymous_posts_show_the_pseudonym_and_are_deleted_
     deleted = fake.find("DELETE", f"/webhooks/{hook['id']}/")
     assert [r.status for r in deleted] == [204, 204] and deleted[0].query == {"thread_id": post.message_id}
     assert post.message_id not in fake.messages and reply.message_id not in fake.messages
+
+
+async def test_a_malformed_gateway_event_is_logged_and_skipped_without_dropping_the_connection(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder], caplog: pytest.LogCaptureFixture) -> None:
+    _, sink = platform
+    broken = fake.message_payload(ALICE, GROUP_CHANNEL, "a private sentence")
+    del broken["author"]
+    await fake.dispatch("MESSAGE_CREATE", broken)
+    no_token = fake.slash(ALICE, GROUP_CHANNEL, "help")
+    del no_token["token"]
+    await fake.dispatch("INTERACTION_CREATE", no_token)
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, GROUP_CHANNEL, "still here"))
+    event = await asyncio.wait_for(sink.events.get(), 10)
+    assert event.text == "still here" and len(fake.identifies) == 1  # the same connection
+    skipped = [r for r in caplog.records if "event skipped" in r.getMessage()]
+    assert [getattr(r, "event", None) for r in skipped] == ["MESSAGE_CREATE", "INTERACTION_CREATE"]
+    assert "a private sentence" not in caplog.text

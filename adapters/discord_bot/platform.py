@@ -56,6 +56,24 @@ DMS_CLOSED = ("I couldn't send you a direct message: your privacy settings block
               "and try again.")
 
 
+def _guard_parsers(client: discord.Client) -> None:
+    """discord.py lets an exception while reading a gateway event end the whole connection: a malformed event is
+    logged (its name, never its content) and skipped instead."""
+    parsers: dict[str, Any] = client._connection.parsers
+
+    def guarded(event: str, parse: Any) -> Any:
+        def parse_or_skip(data: Any) -> None:
+            try:
+                parse(data)
+            except Exception as exc:
+                log.warning("discord gateway event skipped: it could not be read",
+                            extra={"event": event, "error": type(exc).__name__})
+        return parse_or_skip
+
+    for event, parse in list(parsers.items()):
+        parsers[event] = guarded(event, parse)
+
+
 def _not_about_voice(record: logging.LogRecord) -> bool:
     return "voice will NOT be supported" not in record.getMessage()
 
@@ -174,6 +192,7 @@ class DiscordPlatform:
             client = discord.AutoShardedClient(shard_count=None if shards == "auto" else int(shards), **options)
         else:
             client = discord.Client(**options)
+        _guard_parsers(client)
         client.peerbot_on_choice = self._on_choice  # type: ignore[attr-defined]
         client.setup_hook = self._setup_hook  # type: ignore[method-assign]
         client.event(self.on_ready)
