@@ -1,5 +1,6 @@
-"""A small fake of Discord on 127.0.0.1 for the adapter's tests: the REST routes the bot uses (recording every
-request) and a gateway websocket that sends HELLO, READY, GUILD_CREATE and whatever a test dispatches.
+"""A small fake of Discord on 127.0.0.1 for the adapter's tests: the REST routes the bot uses (messages, DMs,
+threads, interaction callbacks and follow-ups, webhooks, command sync, members; every request recorded) and a
+gateway websocket that sends HELLO, READY, GUILD_CREATE and whatever a test dispatches.
 
 Payloads are shaped like discord.py's `discord/types/*.py`. Real Discord cannot run here; everything else in the
 tests (discord.py, the adapter, the core, SQLite) is real.
