@@ -1,5 +1,5 @@
-"""`peerbot`: the command line (run, demo, scan, check-config, outbox). Exit codes: 0 ok, 1 failure, 2 bad
-config or usage. Errors a user can cause are one clear line each, never a traceback.
+"""`peerbot`: the command line (run, demo, scan, check-config, outbox, discord invite-url). Exit codes: 0 ok,
+1 failure, 2 bad config or usage. Errors a user can cause are one clear line each, never a traceback.
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--to", dest="end", default=None, metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
     report.add_argument("--format", default="json", choices=["html", "json", "csv"])
     report.add_argument("--out", type=Path, default=None, help="write here (default: standard output)")
+    discord_cmd = sub.add_parser("discord", help="Discord set-up helpers")
+    discord_sub = discord_cmd.add_subparsers(dest="discord_command", metavar="SUBCOMMAND", required=True)
+    invite = with_config(discord_sub.add_parser(
+        "invite-url", help="print the OAuth2 URL that adds the bot with exactly the permissions it needs"))
+    invite.add_argument("--application-id", default=None,
+                        help="the application id (default: [discord] application_id, else read from the token)")
 
     outbox = with_config(sub.add_parser("outbox", help="inspect the durable outbox (dead letters by default)"))
     outbox.add_argument("--status", default="dead", choices=["pending", "delivered", "dead", "cancelled", "all"])
@@ -95,6 +101,8 @@ def main(argv: Iterable[str] | None = None) -> int:
                 return _run_async(_outbox(settings, args))
             case "report":
                 return _run_async(_report(settings, args))
+            case "discord":
+                return _discord_invite(settings, args)
     except KeyboardInterrupt:
         return EXIT_FAIL
     return EXIT_USAGE
@@ -211,6 +219,17 @@ def _scan(settings: Settings) -> int:
         result = detector.screen(line.rstrip("\n"))
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def _discord_invite(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.discord_bot.invite import application_id_from_token, invite_url
+
+    app_id = args.application_id or settings.discord.application_id or application_id_from_token(
+        settings.discord.token.get_secret_value())
+    if not app_id or not str(app_id).isdigit():
+        return _fail("discord invite-url: set [discord] application_id (or discord.token, or --application-id)")
+    print(invite_url(str(app_id), webhooks=settings.discord.use_webhooks))
     return EXIT_OK
 
 

@@ -99,13 +99,47 @@ class DiscordSettings(_Section):
     token: SecretStr = SecretStr("")
     api_base: str = "https://discord.com/api/v10"
     moderator_channel: str = ""
+    # Members with this role are moderators (checked with Discord on every moderator command); re-pages ping it.
+    moderator_role: str = ""
+    # Guilds to register /peer in at start (instant); empty: registered globally. The first is the home guild
+    # that DMs with the bot belong to.
+    guild_ids: list[str] = Field(default_factory=list)
+    # 0: one gateway connection; N: N shards; "auto": as many as Discord recommends.
+    shards: int | Literal["auto"] = 0
+    # For `peerbot discord invite-url`; empty: read from the bot token.
+    application_id: str = ""
+    # Anonymous posts through a channel webhook, shown under the pseudonym (needs Manage Webhooks); false: the
+    # bot's own messages.
+    use_webhooks: bool = False
+
+    @field_validator("moderator_channel", "moderator_role", "application_id")
+    @classmethod
+    def _snowflake(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError(f"must be a Discord id (digits only), got {value!r}")
+        return value
+
+    @field_validator("guild_ids")
+    @classmethod
+    def _snowflakes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not str(v).isdigit()]
+        if bad:
+            raise ValueError(f"must be Discord guild ids (digits only), got {bad!r}")
+        return [str(v) for v in value]
+
+    @field_validator("shards")
+    @classmethod
+    def _shards(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 1000:
+            raise ValueError("must be 0 (no sharding), a shard count, or \"auto\"")
+        return value
 
     @model_validator(mode="after")
     def _needs_token_when_enabled(self) -> DiscordSettings:
         if self.enabled:
             missing = [n for n in ("token",) if not self.token.get_secret_value()]
-            if not self.moderator_channel:
-                missing.append("moderator_channel")
+            # Without a moderator role nobody on Discord could acknowledge an alert.
+            missing += [n for n in ("moderator_channel", "moderator_role") if not getattr(self, n)]
             if missing:
                 raise ValueError(
                     "required when discord.enabled is true: " + ", ".join(f"discord.{m}" for m in missing)

@@ -75,6 +75,8 @@ class OutboundMessage:
     # A file to deliver with the message (an export); platforms without files append it as text.
     attachment_name: str | None = None
     attachment: str | None = None
+    # An anonymous post's pseudonym, for platforms that can show it as the sender's name (a Discord webhook).
+    author_name: str | None = None
 
 
 FieldKind = Literal["text", "select", "multiselect"]

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -128,11 +128,40 @@ async def play_script(settings: Settings, lines: AsyncIterator[str], *, json_out
 # ---------------------------------------------------------------- production
 
 
+def discord_platform(settings: Settings, clock: Clock, app: App) -> ChatPlatform:
+    """The Discord adapter, with the verbs the core registered (each becomes a /peer subcommand)."""
+    from adapters.discord_bot import DiscordConfig, DiscordPlatform
+    from bot.commands import VERBS
+
+    config = settings.discord
+    return DiscordPlatform(
+        DiscordConfig(
+            token=config.token.get_secret_value(), api_base=config.api_base,
+            moderator_channel=config.moderator_channel, moderator_role=config.moderator_role,
+            guild_ids=tuple(config.guild_ids), shards=config.shards, groups=tuple(settings.groups.discord),
+            use_webhooks=config.use_webhooks,
+        ),
+        clock, core_verbs=tuple(app.router.commands), core_mod_verbs=tuple(app.router.moderator_commands),
+        summaries={verb: summary for verb, _, summary in VERBS},
+    )
+
+
+async def _start_platform(platform: ChatPlatform, sink: Callable[[object], Awaitable[None]]) -> None:
+    if platform.platform != "discord":
+        await platform.start(sink)
+        return
+    from adapters.discord_bot import DiscordStartError
+
+    try:
+        await platform.start(sink)
+    except DiscordStartError as exc:  # a refused token, a missing intent: the operator's sentence, no traceback
+        raise StartupError(str(exc)) from None
+
+
 async def run_bot(settings: Settings) -> int:
     """`peerbot run`: the enabled adapters, the dispatcher loop and the wall-clock scheduler, until stopped."""
-    if settings.slack.enabled or settings.discord.enabled:
-        enabled = [name for name in ("slack", "discord") if getattr(settings, name).enabled]
-        raise StartupError(f"{', '.join(enabled)}: this version of peerbot does not ship that adapter yet")
+    if settings.slack.enabled:
+        raise StartupError("slack: this version of peerbot does not ship that adapter yet")
     clock = SystemClock()
     store = await open_store(settings.storage.url)
     platforms: dict[str, ChatPlatform] = {}
@@ -140,10 +169,12 @@ async def run_bot(settings: Settings) -> int:
     if settings.console.enabled:
         console = console_platform(settings, clock, lambda item: print(item.as_text(), flush=True))
         platforms[console.platform] = console
-    if not platforms:
+    if not platforms and not settings.discord.enabled:
         await store.close()
         raise StartupError("no adapter is enabled: enable [console], [slack] or [discord]")
     app = build_app(settings, store, clock, platforms)
+    if settings.discord.enabled:
+        platforms["discord"] = discord_platform(settings, clock, app)
     scheduler = LiveScheduler(app.router.ticks, clock.now, settings.scheduler.tick_timeout_seconds,
                               app.dispatcher.wake)
     dispatcher_task = asyncio.create_task(app.dispatcher.run(), name="outbox-dispatcher")
@@ -160,13 +191,13 @@ async def run_bot(settings: Settings) -> int:
             log.exception("event handling failed", extra={"event": type(event).__name__})
 
     scheduler.start()
-    for platform in platforms.values():
-        await platform.start(sink)
-    log.info("peerbot running", extra={"platforms": sorted(platforms)})
     waiters = [asyncio.create_task(stop.wait())]
     if console is not None and len(platforms) == 1:
         waiters.append(asyncio.create_task(console.wait_closed()))
     try:
+        for platform in platforms.values():
+            await _start_platform(platform, sink)
+        log.info("peerbot running", extra={"platforms": sorted(platforms)})
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:

@@ -141,7 +141,8 @@ class Groups:
                        parent: GroupPost | None) -> None:
         public_id = await self._new_public_id(ctx)
         message = OutboundMessage(published_text(member.pseudonym, public_id, text, reply=parent is not None),
-                                  (Choice("Reply", "grp.reply", public_id if parent is None else parent.public_id),))
+                                  (Choice("Reply", "grp.reply", public_id if parent is None else parent.public_id),),
+                                  author_name=member.pseudonym)
         action = PostToChannel(channel, message, thread_of_key=parent.outbox_key if parent else None)
         key = f"post:{public_id}:{uuid.uuid4().hex[:12]}"  # never reused, even after a forget frees the id
         await ctx.tx.posts.add(NewGroupPost(

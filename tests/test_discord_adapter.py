@@ -1,0 +1,404 @@
+"""The Discord adapter's translation, both ways, with discord.py's own objects built from gateway-shaped payloads,
+and its platform port against the fake Discord on 127.0.0.1 (real discord.py issuing the requests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import pytest
+from discord.state import ConnectionState
+
+from adapters.discord_bot import DiscordConfig, DiscordPlatform, translate
+from adapters.discord_bot.invite import application_id_from_token, invite_url, permissions
+from adapters.discord_bot.platform import send_error
+from bot.events import (
+    ActionInvoked,
+    Choice,
+    ChoiceKind,
+    CommandInvoked,
+    Form,
+    FormField,
+    FormSubmitted,
+    MessageReceived,
+    OutboundMessage,
+    UserRef,
+)
+from bot.ports import ManualClock, PermanentSendError, TransientSendError
+from tests.conftest import START
+from tests.fake_discord import (
+    ALICE,
+    APP_ID,
+    BOT_ID,
+    CLOSED,
+    GENERAL_CHANNEL,
+    GROUP_CHANNEL,
+    GUILD_ID,
+    MOD_CHANNEL,
+    MOD_ROLE,
+    MODERATOR,
+    FakeDiscord,
+    custom_id_of,
+    guild,
+    user,
+)
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+EPHEMERAL = 64
+
+
+# ---------------------------------------------------------------- discord.py objects from payloads
+
+
+@pytest.fixture
+async def state() -> ConnectionState:
+    """discord.py's own connection state, as after READY and GUILD_CREATE, without a network."""
+    client = discord.Client(intents=DiscordPlatform.intents())
+    connection = client._connection
+    connection.loop = asyncio.get_running_loop()
+    connection.user = discord.ClientUser(state=connection, data=user(BOT_ID, "peerbot", bot=True))  # type: ignore
+    connection._add_guild_from_data(guild())  # type: ignore[arg-type]
+    return connection
+
+
+def message(state: ConnectionState, payload: dict[str, Any]) -> discord.Message:
+    if "guild_id" in payload:
+        channel: Any = state._get_guild(int(GUILD_ID)).get_channel(int(payload["channel_id"]))  # type: ignore
+    else:
+        channel = state.add_dm_channel({"id": payload["channel_id"], "type": 1, "last_message_id": None,
+                                        "recipients": [payload["author"]]})  # type: ignore[typeddict-item]
+    return discord.Message(state=state, channel=channel, data=payload)  # type: ignore[arg-type]
+
+
+def test_channel_message_is_received_with_the_guild_as_workspace(state: ConnectionState) -> None:
+    fake = FakeDiscord()
+    received = message(state, fake.message_payload(ALICE, GROUP_CHANNEL, "hi all"))
+    event = translate.message_event(received, "home", AT)
+    assert isinstance(event, MessageReceived)
+    assert event.user == UserRef("discord", GUILD_ID, ALICE)
+    assert (event.conversation.channel_id, event.conversation.kind) == (GROUP_CHANNEL, "channel")
+    assert event.text == "hi all" and event.event_id == f"m{received.id}"
+
+
+def test_peer_typed_in_a_dm_is_a_command_of_the_home_guild_member(state: ConnectionState) -> None:
+    fake = FakeDiscord()
+    received = message(state, fake.message_payload(ALICE, "960000000000000001", "/peer post diabetes hi", dm=True))
+    event = translate.message_event(received, GUILD_ID, AT)
+    assert isinstance(event, CommandInvoked)
+    assert event.text == "post diabetes hi" and event.conversation.kind == "dm"
+    assert event.user == UserRef("discord", GUILD_ID, ALICE)  # the same member as in the guild
+
+
+def test_the_bots_own_and_other_bots_messages_are_not_read(state: ConnectionState) -> None:
+    fake = FakeDiscord()
+    own = message(state, fake.message_payload(BOT_ID, GROUP_CHANNEL, "an anonymous post"))
+    assert translate.message_event(own, GUILD_ID, AT) is None
+
+
+def test_a_slash_command_and_a_press_become_core_events(state: ConnectionState) -> None:
+    fake = FakeDiscord()
+    interaction = discord.Interaction(data=fake.slash(MODERATOR, MOD_CHANNEL, "mod", "ack", escalation=3),  # type: ignore
+                                      state=state)
+    command = translate.command_event(interaction, "mod ack 3", GUILD_ID, AT)
+    assert command.interaction == str(interaction.id) and command.event_id == f"i{interaction.id}"
+    assert command.user == UserRef("discord", GUILD_ID, MODERATOR)
+    assert translate.member_role_ids(interaction.user) == frozenset({int(MOD_ROLE)})
+
+    rendered = translate.render(OutboundMessage("alert", (Choice("Acknowledge", "esc.ack", "3", "primary"),)))
+    components = rendered.view.to_components()  # type: ignore[union-attr]
+    alert = fake.message_payload(BOT_ID, MOD_CHANNEL, "alert", components=components)
+    press = discord.Interaction(data=fake.press(MODERATOR, alert, custom_id_of(alert, "Acknowledge")),  # type: ignore
+                                state=state)
+    event = translate.action_event(press, "esc.ack", "3", "Acknowledge", GUILD_ID, AT)
+    assert isinstance(event, ActionInvoked)
+    assert event.message is not None and event.message.message_id == alert["id"]
+    assert event.message.channel_id == MOD_CHANNEL and event.interaction == str(press.id)
+
+
+def test_a_select_option_carries_its_action_value_and_label(state: ConnectionState) -> None:
+    fake = FakeDiscord()
+    topics = (Choice("Chronic pain", "onb.topic", "chronic-pain", kind=ChoiceKind.OPTION),
+              Choice("Diabetes", "onb.topic", "diabetes", kind=ChoiceKind.OPTION))
+    components = translate.render(OutboundMessage("topics?", topics)).view.to_components()  # type: ignore
+    prompt = fake.message_payload(BOT_ID, "960000000000000001", "topics?", dm=True, components=components)
+    press = discord.Interaction(data=fake.press(ALICE, prompt, "pbs:0", dm=True,  # type: ignore[arg-type]
+                                                values=["onb.topic:diabetes"]), state=state)
+    assert translate.selected(press) == ("onb.topic", "diabetes", "Diabetes")
+
+
+def test_a_modal_submission_becomes_form_submitted(state: ConnectionState) -> None:
+    fake = FakeDiscord()
+    form = Form("Your profile", "onb.form", "7", fields=(
+        FormField("role", "Role", "select", (("peer", "Peer"), ("mentor", "Mentor")), ("peer",)),
+        FormField("timezone", "Timezone", initial=("UTC",), max_length=64)))
+    modal = translate.build_modal(form).to_dict()
+    assert modal["custom_id"] == "pbf:onb.form:7" and modal["title"] == "Your profile"
+    assert [c["type"] for c in modal["components"]] == [18, 18]  # each field in a label
+    submit = discord.Interaction(data=fake.submit(ALICE, GROUP_CHANNEL, modal,  # type: ignore[arg-type]
+                                                  {"role": ["mentor"], "timezone": "Europe/Paris"}), state=state)
+    event = translate.form_event(submit, GUILD_ID, AT)
+    assert isinstance(event, FormSubmitted)
+    assert (event.action, event.value) == ("onb.form", "7")
+    assert event.get("role") == ("mentor",) and event.first("timezone") == "Europe/Paris"
+
+
+# ---------------------------------------------------------------- outbound translation
+
+
+def test_nobody_is_pinged_except_the_moderator_role_on_a_repage() -> None:
+    quiet = translate.render(OutboundMessage("hello @everyone"))
+    assert quiet.mentions.to_dict() == {"parse": []}
+    loud = translate.render(OutboundMessage("still open", ping_moderators=True), int(MOD_ROLE))
+    assert loud.pieces[0].startswith(f"<@&{MOD_ROLE}> ")
+    assert loud.mentions.to_dict() == {"parse": [], "roles": [int(MOD_ROLE)]}
+
+
+def test_long_text_is_split_at_line_breaks_and_buttons_go_last() -> None:
+    text = "\n".join(f"line {i} " + "x" * 90 for i in range(60))
+    rendered = translate.render(OutboundMessage(text, (Choice("OK", "a", "1"),)))
+    assert len(rendered.pieces) > 1 and all(len(p) <= 2000 for p in rendered.pieces)
+    assert "\n".join(rendered.pieces) == text
+    assert "view" not in rendered.kwargs(last=False) and "view" in rendered.kwargs(last=True)
+
+
+def test_a_custom_id_too_long_for_discord_is_refused_not_truncated() -> None:
+    with pytest.raises(translate.TranslationError):
+        translate.render(OutboundMessage("x", (Choice("Go", "act", "v" * 120),)))
+
+
+def test_failures_are_mapped_so_only_what_can_recover_is_retried() -> None:
+    def http(cls: type[discord.HTTPException], status: int, code: int) -> discord.HTTPException:
+        return cls(SimpleNamespace(status=status, reason="x"), {"code": code, "message": "m"})  # type: ignore
+
+    assert isinstance(send_error(http(discord.Forbidden, 403, 50007)), PermanentSendError)
+    assert isinstance(send_error(http(discord.NotFound, 404, 10003)), PermanentSendError)
+    assert isinstance(send_error(http(discord.DiscordServerError, 503, 0)), TransientSendError)
+    assert isinstance(send_error(http(discord.HTTPException, 429, 0)), TransientSendError)
+    assert isinstance(send_error(OSError("connection reset")), TransientSendError)
+
+
+def test_invite_url_asks_exactly_for_what_the_bot_uses() -> None:
+    wanted = permissions()
+    assert wanted.send_messages and wanted.create_public_threads and wanted.attach_files
+    assert not (wanted.administrator or wanted.mention_everyone or wanted.manage_messages or wanted.manage_webhooks)
+    url = invite_url(APP_ID)
+    assert f"client_id={APP_ID}" in url and "scope=bot+applications.commands" in url
+    assert f"permissions={wanted.value}" in url
+    assert application_id_from_token("OTAwMDAwMDAwMDAwMDAwMDAx.G1.xyz") == APP_ID
+    assert permissions(webhooks=True).manage_webhooks  # only when anonymous posts go through webhooks
+
+
+# ---------------------------------------------------------------- the port against the fake Discord
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.react: Any = None
+
+    async def __call__(self, event: Any) -> None:
+        if self.react is not None:
+            await self.react(event)
+        self.events.put_nowait(event)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = await FakeDiscord().start()
+    yield server
+    await server.close()
+
+
+async def running(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch, **options: Any) -> DiscordPlatform:
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", discord.gateway.DiscordWebSocket
+                        .DEFAULT_GATEWAY)  # restored after the test (the adapter points it at the proxy's gateway)
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    config = DiscordConfig(token="test-token", api_base=fake.api_base, moderator_channel=MOD_CHANNEL,
+                           moderator_role=MOD_ROLE, guild_ids=(GUILD_ID,), groups=("chronic-pain",),
+                           answer_within=0.3, **options)
+    return DiscordPlatform(config, ManualClock(START))
+
+
+@pytest.fixture
+async def platform(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[DiscordPlatform,
+                                                                                              Recorder]]:
+    adapter = await running(fake, monkeypatch)
+    sink = Recorder()
+    await asyncio.wait_for(adapter.start(sink), 20)
+    yield adapter, sink
+    await adapter.stop()
+
+
+async def test_an_unanswered_command_is_deferred_privately_and_answered_by_a_followup(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, sink = platform
+    interaction = fake.slash(ALICE, GROUP_CHANNEL, "export")
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    event = await sink.events.get()
+    (deferral,) = await fake.wait_request("POST", f"/interactions/{interaction['id']}/")
+    assert deferral.body == {"type": 5, "data": {"flags": EPHEMERAL}}  # "thinking", seen only by alice
+    await adapter.send(event.conversation, OutboundMessage("your data", attachment_name="peerbot-export.json",
+                                                           attachment='{"pseudonym": "Quiet Heron 42"}'),
+                       idempotency_key=f"discord:{GUILD_ID}:{event.event_id}:0", ephemeral_to=event.user)
+    (followup,) = await fake.wait_request("POST", f"/webhooks/{APP_ID}/{interaction['token']}")
+    assert followup.body["flags"] == EPHEMERAL and followup.body["content"] == "your data"
+    assert followup.files["files[0]"] == b'{"pseudonym": "Quiet Heron 42"}'  # the export as a file
+
+
+async def test_an_unanswered_press_is_acknowledged_without_a_message(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, sink = platform
+    ref = await adapter.send(adapter.moderator_channel(GUILD_ID), OutboundMessage(  # type: ignore[arg-type]
+        "alert", (Choice("Acknowledge", "esc.ack", "5", "primary"),)), idempotency_key="alert-5")
+    alert = fake.messages[ref.message_id]
+    press = fake.press(MODERATOR, alert, custom_id_of(alert, "Acknowledge"))
+    await fake.dispatch("INTERACTION_CREATE", press)
+    event = await sink.events.get()
+    assert (event.action, event.value, event.label) == ("esc.ack", "5", "Acknowledge")
+    (ack,) = await fake.wait_request("POST", f"/interactions/{press['id']}/")
+    assert ack.body == {"type": 6}
+
+
+async def test_a_form_can_only_answer_an_interaction_not_yet_answered(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, sink = platform
+    interaction = fake.slash(ALICE, GROUP_CHANNEL, "profile")
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    event = await sink.events.get()
+    await fake.wait_request("POST", f"/interactions/{interaction['id']}/")  # deferred: nothing answered in time
+    with pytest.raises(PermanentSendError):
+        await adapter.open_form(event.user, event.interaction, Form("Profile", "onb.form"))
+    with pytest.raises(PermanentSendError):
+        await adapter.open_form(event.user, "1234", Form("Profile", "onb.form"))
+
+
+async def test_a_member_with_closed_dms_is_told_where_they_used_the_command(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, sink = platform
+    refused: list[BaseException] = []
+
+    async def answer_by_dm(event: Any) -> None:
+        try:
+            await adapter.send(await adapter.open_dm(event.user), OutboundMessage("your check-in"),
+                               idempotency_key="checkin-1")
+        except PermanentSendError as exc:
+            refused.append(exc)
+
+    sink.react = answer_by_dm
+    interaction = fake.slash(CLOSED, GENERAL_CHANNEL, "checkin", setting="now")
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    await sink.events.get()
+    assert refused and "dms_closed" in str(refused[0])
+    (told,) = await fake.wait_request("POST", f"/interactions/{interaction['id']}/")
+    assert told.body["type"] == 4 and told.body["data"]["flags"] == EPHEMERAL
+    assert "privacy settings" in told.body["data"]["content"]
+
+
+async def test_moderators_are_members_with_the_role_asked_of_discord(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, _ = platform
+    assert await adapter.is_moderator(UserRef("discord", GUILD_ID, MODERATOR))
+    assert not await adapter.is_moderator(UserRef("discord", GUILD_ID, ALICE))
+    assert fake.find("GET", f"/guilds/{GUILD_ID}/members/{MODERATOR}")
+
+
+async def test_a_repage_mentions_the_moderator_role_and_nothing_else(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, _ = platform
+    await adapter.send(adapter.moderator_channel(GUILD_ID), OutboundMessage(  # type: ignore[arg-type]
+        "Alert #5 is still unacknowledged", ping_moderators=True), idempotency_key="repage-5")
+    (sent,) = await fake.wait_request("POST", f"/channels/{MOD_CHANNEL}/messages")
+    assert sent.body["content"].startswith(f"<@&{MOD_ROLE}> ")
+    assert sent.body["allowed_mentions"] == {"parse": [], "roles": [int(MOD_ROLE)]}
+    assert sent.body["enforce_nonce"] is True  # a resend after a lost answer is not posted twice
+
+
+async def test_a_sharded_bot_asks_discord_for_its_gateway(fake: FakeDiscord,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    adapter = await running(fake, monkeypatch, shards="auto")
+    assert isinstance(adapter.client, discord.AutoShardedClient)
+    await asyncio.wait_for(adapter.start(Recorder()), 20)
+    try:
+        assert fake.find("GET", "/gateway/bot")
+        assert fake.identifies[-1]["shard"] == [0, 1]
+        assert fake.identifies[-1]["intents"] == DiscordPlatform.intents().value
+    finally:
+        await adapter.stop()
+
+
+async def test_every_verb_the_core_registers_is_a_slash_subcommand(store: Any) -> None:
+    from bot.config import Settings
+    from bot.wiring import build_app, discord_platform
+
+    settings = Settings.model_validate({"discord": {"token": "t", "moderator_channel": MOD_CHANNEL},
+                                        "groups": {"discord": {"chronic-pain": GROUP_CHANNEL}}})
+    clock = ManualClock(START)
+    app = build_app(settings, store, clock, {})
+    adapter = discord_platform(settings, clock, app)
+    peer = adapter.tree.get_command("peer")
+    assert isinstance(peer, discord.app_commands.Group)
+    subcommands = {c.name for c in peer.commands}
+    assert set(app.router.commands) <= subcommands
+    mod = peer.get_command("mod")
+    assert isinstance(mod, discord.app_commands.Group)
+    assert set(app.router.moderator_commands) <= {c.name for c in mod.commands}
+    post = peer.get_command("post")
+    assert isinstance(post, discord.app_commands.Command)
+    assert [(p.name, p.required) for p in post.parameters] == [("group", True), ("text", True)]
+    assert [c.value for c in post.parameters[0].choices] == ["chronic-pain"]
+
+
+async def test_with_webhooks_anonymous_posts_show_the_pseudonym_and_are_deleted_after_a_restart(
+        fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.events import ConversationRef
+
+    adapter = await running(fake, monkeypatch, use_webhooks=True)
+    await asyncio.wait_for(adapter.start(Recorder()), 20)
+    group = ConversationRef("discord", GUILD_ID, GROUP_CHANNEL)
+    try:
+        post = await adapter.send(group, OutboundMessage("**Quiet Heron 42** · post K7QM\nhello @here", (
+            Choice("Reply", "grp.reply", "K7QM"),), author_name="Quiet Heron 42"), idempotency_key="post:K7QM")
+        reply = await adapter.send(ConversationRef("discord", GUILD_ID, GROUP_CHANNEL, thread_id=post.message_id),
+                                   OutboundMessage("thanks", author_name="Brave Otter 7"), idempotency_key="post:R2")
+    finally:
+        await adapter.stop()
+    assert len(fake.find("POST", f"/channels/{GROUP_CHANNEL}/webhooks")) == 1
+    hook = fake.webhooks[next(iter(fake.webhooks))]
+    sent = [r for r in fake.find("POST", f"/webhooks/{hook['id']}/") if r.status == 200]
+    assert [r.body["username"] for r in sent] == ["Quiet Heron 42", "Brave Otter 7"]
+    assert all(r.body["allowed_mentions"] == {"parse": []} for r in sent)
+    assert sent[0].body["components"][0]["components"][0]["custom_id"] == "pb:0:grp.reply:K7QM"
+    assert sent[1].query["thread_id"] == post.message_id and reply.channel_id == post.message_id
+
+    restarted = await running(fake, monkeypatch, use_webhooks=True)
+    await asyncio.wait_for(restarted.start(Recorder()), 20)
+    try:
+        await restarted.delete(reply)
+        await restarted.delete(post)
+    finally:
+        await restarted.stop()
+    assert len(fake.find("POST", f"/channels/{GROUP_CHANNEL}/webhooks")) == 1  # the same webhook found again
+    deleted = fake.find("DELETE", f"/webhooks/{hook['id']}/")
+    assert [r.status for r in deleted] == [204, 204] and deleted[0].query == {"thread_id": post.message_id}
+    assert post.message_id not in fake.messages and reply.message_id not in fake.messages
+
+
+async def test_a_malformed_gateway_event_is_logged_and_skipped_without_dropping_the_connection(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder], caplog: pytest.LogCaptureFixture) -> None:
+    _, sink = platform
+    broken = fake.message_payload(ALICE, GROUP_CHANNEL, "a private sentence")
+    del broken["author"]
+    await fake.dispatch("MESSAGE_CREATE", broken)
+    no_token = fake.slash(ALICE, GROUP_CHANNEL, "help")
+    del no_token["token"]
+    await fake.dispatch("INTERACTION_CREATE", no_token)
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, GROUP_CHANNEL, "still here"))
+    event = await asyncio.wait_for(sink.events.get(), 10)
+    assert event.text == "still here" and len(fake.identifies) == 1  # the same connection
+    skipped = [r for r in caplog.records if "event skipped" in r.getMessage()]
+    assert [getattr(r, "event", None) for r in skipped] == ["MESSAGE_CREATE", "INTERACTION_CREATE"]
+    assert "a private sentence" not in caplog.text

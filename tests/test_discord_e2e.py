@@ -1,0 +1,370 @@
+"""`peerbot run` with a Discord config, end to end against the fake Discord on 127.0.0.1: a real process, real
+discord.py issuing the REST calls and holding the gateway, the real core and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord_bot.slash import MOD_VERBS, PEER_VERBS
+from bot.commands import VERB_NAMES
+from tests.conftest import ROOT, peerbot
+from tests.fake_discord import (
+    ALICE,
+    APP_ID,
+    CLOSED,
+    GROUP_CHANNEL,
+    GUILD_ID,
+    MOD_CHANNEL,
+    MOD_ROLE,
+    MODERATOR,
+    FakeDiscord,
+    Request,
+    custom_id_of,
+)
+
+TOKEN = "fake-token-for-tests"
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = await FakeDiscord().start()
+    yield server
+    await server.close()
+
+
+def write_config(tmp_path: Path, fake: FakeDiscord) -> Path:
+    path = tmp_path / "peerbot.toml"
+    path.write_text(f"""
+[storage]
+url = "sqlite:///{tmp_path / 'bot.db'}"
+[console]
+enabled = false
+[discord]
+enabled = true
+api_base = "{fake.api_base}"
+moderator_channel = "{MOD_CHANNEL}"
+moderator_role = "{MOD_ROLE}"
+guild_ids = ["{GUILD_ID}"]
+[safety]
+oncall = ["discord:{MODERATOR}"]
+[groups.discord]
+chronic-pain = "{GROUP_CHANNEL}"
+""", encoding="utf-8")
+    return path
+
+
+class Bot:
+    """`peerbot run --config PATH` as a child process."""
+
+    def __init__(self, config: Path, fake: FakeDiscord) -> None:
+        self.config = config
+        self.fake = fake
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log = config.parent / "bot.log"
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PEERBOT_")}
+        env["PEERBOT_DISCORD__TOKEN"] = TOKEN
+        connected = len(self.fake.identifies)
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "run", "--config", str(self.config), cwd=str(ROOT), env=env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+        try:
+            await self.fake.wait_for(lambda: len(self.fake.identifies) > connected, within=60)
+            # Ready once the commands are registered (the bot syncs them when the gateway is ready).
+            await self.fake.wait_request("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands",
+                                         count=len(self.fake.identifies))
+        except TimeoutError:
+            raise AssertionError("bot did not connect:\n" + self.log.read_text(errors="replace")) from None
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), timeout=30)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, fake: FakeDiscord) -> AsyncIterator[Bot]:
+    running = Bot(write_config(tmp_path, fake), fake)
+    await running.start()
+    yield running
+    print(_debug_dump(fake, running))  # shown by pytest only when the test failed
+    if running.proc is not None and running.proc.returncode is None:
+        await running.stop()
+
+
+async def callback_of(fake: FakeDiscord, interaction: dict[str, Any]) -> Request:
+    found = await fake.wait_request("POST", f"/interactions/{interaction['id']}/")
+    return found[0]
+
+
+def content_of(request: Request) -> str:
+    body = request.body or {}
+    return str((body.get("data") or body).get("content") or "")
+
+
+async def answer_to(fake: FakeDiscord, interaction: dict[str, Any], contains: str) -> dict[str, Any]:
+    """The message the person saw in answer to an interaction (its response or a follow-up)."""
+    token = interaction["token"]
+
+    def found() -> dict[str, Any] | None:
+        for r in fake.requests:
+            if (f"/interactions/{interaction['id']}/" in r.path or f"/webhooks/{APP_ID}/{token}" in r.path) \
+                    and contains in content_of(r):
+                return r.body.get("data") or r.body
+        return None
+    return await fake.wait_for(found)
+
+
+def stored(fake: FakeDiscord, content: str) -> dict[str, Any]:
+    return next(m for m in reversed(list(fake.messages.values())) if content in m.get("content", ""))
+
+
+# ---------------------------------------------------------------- journeys
+
+
+async def test_every_verb_is_registered_in_the_guild_with_typed_options(bot: Bot, fake: FakeDiscord) -> None:
+    sync = fake.find("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")[0]
+    (peer,) = sync.body
+    subcommands = {o["name"]: o for o in peer["options"]}
+    contract = set(VERB_NAMES) | {"mood", "reply", "delete"}
+    assert contract <= set(subcommands)
+    post = {o["name"]: o for o in subcommands["post"]["options"]}
+    assert post["group"]["required"] and post["group"]["choices"] == [{"name": "chronic-pain",
+                                                                       "value": "chronic-pain"}]
+    assert post["text"]["type"] == 3 and post["text"]["required"]
+    mod = {o["name"]: o for o in subcommands["mod"]["options"]}
+    assert subcommands["mod"]["type"] == 2  # a subcommand group
+    assert {"ack", "resolve", "reveal", "approve", "mute", "report"} <= set(mod)
+    assert [(o["name"], o["type"]) for o in mod["ack"]["options"]] == [("escalation", 4)]
+    assert [o["name"] for o in mod["reveal"]["options"]] == ["pseudonym", "reason"]
+    assert set(PEER_VERBS) | {"mod"} <= set(subcommands) and set(MOD_VERBS) <= set(mod)
+
+
+async def test_help_in_a_guild_channel_is_answered_ephemerally_at_once(bot: Bot, fake: FakeDiscord) -> None:
+    interaction = fake.slash(ALICE, GROUP_CHANNEL, "help")
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    callback = await callback_of(fake, interaction)
+    assert callback.query == {"with_response": "1"}
+    assert callback.body["type"] == 4  # the answer itself, not a deferral
+    assert callback.body["data"]["flags"] & EPHEMERAL
+    assert "Here is what I can do" in callback.body["data"]["content"]
+    assert callback.body["data"]["allowed_mentions"] == {"parse": []}
+
+
+async def test_a_command_in_the_dm_is_answered_in_the_dm_through_the_interaction(bot: Bot, fake: FakeDiscord) -> None:
+    dm_channel = fake.new_id()
+    fake.dm_channels[dm_channel] = ALICE
+    interaction = fake.slash(ALICE, dm_channel, "help", dm=True)
+    await fake.dispatch("INTERACTION_CREATE", interaction)
+    callback = await callback_of(fake, interaction)
+    assert callback.body["type"] == 4 and "Here is what I can do" in callback.body["data"]["content"]
+    assert not callback.body["data"].get("flags", 0) & EPHEMERAL  # a DM is private already
+    assert not fake.find("POST", f"/channels/{dm_channel}/messages")  # answered once, not also as a message
+
+
+async def test_member_joins_and_posts_anonymously_without_pinging_anyone(bot: Bot, fake: FakeDiscord) -> None:
+    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
+    await fake.dispatch("INTERACTION_CREATE", join)
+    card = await answer_to(fake, join, "")
+    assert card["flags"] & EPHEMERAL
+    consent = stored(fake, card["content"])
+    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    await fake.wait_for(lambda: any("Your pseudonym is" in m.get("content", "") for m in fake.messages.values()))
+
+    post = fake.slash(ALICE, GROUP_CHANNEL, "post", group="chronic-pain", text="rough night @everyone <@123> <@&9>")
+    await fake.dispatch("INTERACTION_CREATE", post)
+    (published,) = await fake.wait_request("POST", f"/channels/{GROUP_CHANNEL}/messages")
+    body = published.body
+    assert body["allowed_mentions"] == {"parse": []}
+    assert "@everyone" not in body["content"] and "<@123>" not in body["content"] and "<@&9>" not in body["content"]
+    assert "rough night" in body["content"] and "alice" not in body["content"].lower()
+    assert [c["label"] for row in body["components"] for c in row["components"]] == ["Reply"]
+    confirmation = await answer_to(fake, post, "published")
+    assert confirmation["flags"] & EPHEMERAL  # only the author learns the post id and the Delete button
+
+    post_id = custom_id_of(body, "Reply").rsplit(":", 1)[1]
+    reply = fake.slash(ALICE, GROUP_CHANNEL, "reply", post=post_id, text="thank you all")
+    await fake.dispatch("INTERACTION_CREATE", reply)
+    message_id = next(m["id"] for m in fake.messages.values() if m.get("content") == body["content"])
+    await fake.wait_request("POST", f"/channels/{GROUP_CHANNEL}/messages/{message_id}/threads")
+    (in_thread,) = await fake.wait_request("POST", f"/channels/{message_id}/messages", where=lambda r: r.status == 200)
+    assert "thank you all" in in_thread.body["content"] and in_thread.body["allowed_mentions"] == {"parse": []}
+
+    reply_id = (await answer_to(fake, reply, "published"))["content"].split()[1]
+    delete = fake.slash(ALICE, GROUP_CHANNEL, "delete", post=reply_id)
+    await fake.dispatch("INTERACTION_CREATE", delete)
+    reply_message = next(m for m in fake.messages.values() if "thank you all" in m.get("content", ""))
+    (deleted,) = await fake.wait_request("DELETE", f"/channels/{message_id}/messages/{reply_message['id']}")
+    assert deleted.status == 204  # deleted where it lives: in the post's thread
+
+
+async def test_a_press_that_opens_a_form_is_answered_with_the_modal_and_the_submission_is_saved(
+        bot: Bot, fake: FakeDiscord) -> None:
+    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
+    await fake.dispatch("INTERACTION_CREATE", join)
+    consent = stored(fake, (await answer_to(fake, join, "Before anything"))["content"])
+    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    with_form = await fake.wait_for(lambda: next((m for m in fake.messages.values() if any(
+        c.get("label") == "Fill in a form instead" for row in m.get("components", []) for c in row["components"])),
+        None))
+    press = fake.press(ALICE, with_form, custom_id_of(with_form, "Fill in a form instead"))
+    await fake.dispatch("INTERACTION_CREATE", press)
+    callback = await callback_of(fake, press)
+    assert callback.body["type"] == 9  # the modal is the response itself, within Discord's 3 seconds
+    modal = callback.body["data"]
+    assert modal["custom_id"] == "pbf:onb.form:" and len(modal["components"]) <= 5
+
+    submit = fake.submit(ALICE, GROUP_CHANNEL, modal, {"role": ["peer"], "timezone": "Europe/Paris",
+                                                       "topics": ["chronic-pain", "diabetes"]}, message=with_form)
+    await fake.dispatch("INTERACTION_CREATE", submit)
+    await callback_of(fake, submit)
+    profile = fake.slash(ALICE, GROUP_CHANNEL, "profile")
+    await fake.dispatch("INTERACTION_CREATE", profile)
+    shown = await answer_to(fake, profile, "Europe/Paris")
+    assert shown["flags"] & EPHEMERAL
+
+
+async def test_a_checkin_sent_by_dm_is_pointed_to_and_its_mood_button_works_after_a_restart(
+        bot: Bot, fake: FakeDiscord) -> None:
+    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
+    await fake.dispatch("INTERACTION_CREATE", join)
+    consent = stored(fake, (await answer_to(fake, join, "Before anything"))["content"])
+    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    await fake.wait_for(lambda: any("Your pseudonym is" in m.get("content", "") for m in fake.messages.values()))
+
+    now = fake.slash(ALICE, GROUP_CHANNEL, "checkin", setting="now")
+    await fake.dispatch("INTERACTION_CREATE", now)
+    await fake.wait_request("POST", "/users/@me/channels")
+    dm_channel = next(c for c, u in fake.dm_channels.items() if u == ALICE)
+    (checkin,) = await fake.wait_request("POST", f"/channels/{dm_channel}/messages")
+    pointer = await answer_to(fake, now, "direct message")
+    assert pointer["flags"] & EPHEMERAL  # told, where they asked, that the check-in is in their DMs
+
+    assert await bot.stop() == 0
+    await bot.start()
+    message = stored(fake, checkin.body["content"])
+    press = fake.press(ALICE, message, custom_id_of(message, "3 · Okay"), dm=True)
+    await fake.dispatch("INTERACTION_CREATE", press)
+    answer = await callback_of(fake, press)
+    assert answer.body["type"] == 4 and not answer.body["data"].get("flags", 0) & EPHEMERAL
+    mood = fake.slash(ALICE, dm_channel, "mood", dm=True)
+    await fake.dispatch("INTERACTION_CREATE", mood)
+    assert "▄" in (await answer_to(fake, mood, "check-ins"))["content"]  # the answer was recorded
+
+
+async def test_crisis_dm_alerts_moderators_and_a_button_pressed_after_restart_still_works(
+        bot: Bot, fake: FakeDiscord) -> None:
+    dm_channel = fake.new_id()
+    fake.dm_channels[dm_channel] = ALICE
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, dm_channel, "I want to kill myself tonight",
+                                                               dm=True))
+    (alert,) = await fake.wait_request("POST", f"/channels/{MOD_CHANNEL}/messages")
+    assert alert.body["allowed_mentions"] == {"parse": []}
+    labels = [c["label"] for row in alert.body["components"] for c in row["components"]]
+    assert "Acknowledge" in labels and "Resolve" in labels
+    (reply,) = await fake.wait_request("POST", f"/channels/{dm_channel}/messages")
+    assert "988" in reply.body["content"]  # crisis resources, privately, at once
+
+    assert await bot.stop() == 0
+    await bot.start()
+    alert_message = stored(fake, alert.body["content"])
+    press = fake.press(MODERATOR, alert_message, custom_id_of(alert_message, "Acknowledge"))
+    await fake.dispatch("INTERACTION_CREATE", press)
+    (edited,) = await fake.wait_request("PATCH", f"/channels/{MOD_CHANNEL}/messages/{alert_message['id']}")
+    assert "Acknowledge" not in [c["label"] for row in edited.body["components"] for c in row["components"]]
+    assert edited.body["allowed_mentions"] == {"parse": []}
+    await callback_of(fake, press)
+
+
+async def test_non_moderator_cannot_press_moderator_buttons_or_use_mod_commands(bot: Bot, fake: FakeDiscord) -> None:
+    report = fake.slash(ALICE, GROUP_CHANNEL, "mod", "report")
+    await fake.dispatch("INTERACTION_CREATE", report)
+    refused = await answer_to(fake, report, "Only moderators")
+    assert refused["flags"] & EPHEMERAL
+    allowed = fake.slash(MODERATOR, MOD_CHANNEL, "mod", "report")
+    await fake.dispatch("INTERACTION_CREATE", allowed)
+    answer = await answer_to(fake, allowed, "")
+    assert "Only moderators" not in answer["content"]
+
+
+async def test_crisis_reply_to_a_member_with_closed_dms_is_a_permanent_failure(
+        bot: Bot, fake: FakeDiscord, tmp_path: Path) -> None:
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(CLOSED, GROUP_CHANNEL, "I want to kill myself"))
+    await fake.wait_request("POST", f"/channels/{MOD_CHANNEL}/messages")  # moderators are told regardless
+    dm = await fake.wait_request("POST", "/users/@me/channels", where=lambda r: str(r.body["recipient_id"]) == CLOSED)
+    assert dm
+    assert await bot.stop() == 0
+    result = await asyncio.to_thread(peerbot, "outbox", "--config", str(bot.config), "--status", "dead",
+                                     env={"PEERBOT_DISCORD__TOKEN": TOKEN})
+    dead = [json.loads(line) for line in result.stdout.splitlines()[1:]]
+    assert len(dead) == 1 and "dms_closed" in dead[0]["last_error"] and dead[0]["attempts"] == 1
+
+
+def _debug_dump(fake: FakeDiscord, bot: Bot) -> str:
+    lines = [f"{r.method} {r.path} {json.dumps(r.body)[:300]}" for r in fake.requests]
+    return "\n".join(lines) + "\n--- log\n" + bot.log.read_text(errors="replace")[-4000:]
+
+
+# ---------------------------------------------------------------- what an operator sees when set-up is wrong
+
+
+async def run_until_exit(config: Path) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PEERBOT_")}
+    env["PEERBOT_DISCORD__TOKEN"] = TOKEN
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=str(ROOT), env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode(errors="replace")
+
+
+async def test_without_the_message_content_intent_run_stops_and_says_how_to_enable_it(
+        fake: FakeDiscord, tmp_path: Path) -> None:
+    fake.refuse_message_content = True
+    code, err = await run_until_exit(write_config(tmp_path, fake))
+    assert code == 2
+    assert "peerbot: discord: enable the Message Content intent" in err
+
+
+async def test_a_refused_token_stops_run_without_printing_it(fake: FakeDiscord, tmp_path: Path) -> None:
+    fake.refuse_token = True
+    code, err = await run_until_exit(write_config(tmp_path, fake))
+    assert code == 2 and "peerbot: discord: the token was refused" in err
+    assert TOKEN not in err
+
+
+def test_discord_ids_in_the_config_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[discord]\nmoderator_role = "@mods"\nguild_ids = ["my-server"]\nshards = -1\n', encoding="utf-8")
+    result = peerbot("check-config", "--config", str(path))
+    assert result.returncode == 2
+    for key in ("discord.moderator_role", "discord.guild_ids", "discord.shards"):
+        assert key in result.stderr
+
+
+def test_invite_url_is_printed_from_the_configured_application(tmp_path: Path) -> None:
+    path = tmp_path / "peerbot.toml"
+    path.write_text(f'[discord]\napplication_id = "{APP_ID}"\n', encoding="utf-8")
+    result = peerbot("discord", "invite-url", "--config", str(path))
+    assert result.returncode == 0
+    assert result.stdout.startswith("https://discord.com/oauth2/authorize?client_id=" + APP_ID)
+
+
+def test_discord_cannot_be_enabled_without_a_moderator_role(tmp_path: Path) -> None:
+    path = tmp_path / "peerbot.toml"
+    path.write_text(f'[discord]\nenabled = true\ntoken = "t"\nmoderator_channel = "{MOD_CHANNEL}"\n', encoding="utf-8")
+    result = peerbot("check-config", "--config", str(path))
+    assert result.returncode == 2 and "discord.moderator_role" in result.stderr
