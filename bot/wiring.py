@@ -130,9 +130,8 @@ async def play_script(settings: Settings, lines: AsyncIterator[str], *, json_out
 
 async def run_bot(settings: Settings) -> int:
     """`peerbot run`: the enabled adapters, the dispatcher loop and the wall-clock scheduler, until stopped."""
-    if settings.slack.enabled or settings.discord.enabled:
-        enabled = [name for name in ("slack", "discord") if getattr(settings, name).enabled]
-        raise StartupError(f"{', '.join(enabled)}: this version of peerbot does not ship that adapter yet")
+    if settings.discord.enabled:
+        raise StartupError("discord: this version of peerbot does not ship that adapter yet")
     clock = SystemClock()
     store = await open_store(settings.storage.url)
     platforms: dict[str, ChatPlatform] = {}
@@ -140,10 +139,18 @@ async def run_bot(settings: Settings) -> int:
     if settings.console.enabled:
         console = console_platform(settings, clock, lambda item: print(item.as_text(), flush=True))
         platforms[console.platform] = console
+    from adapters.slack import SlackPlatform, SlackStartupError  # only `peerbot run` pays for importing bolt
+
+    slack: SlackPlatform | None = None
+    if settings.slack.enabled:
+        slack = SlackPlatform(settings.slack, clock)
+        platforms[slack.platform] = slack
     if not platforms:
         await store.close()
         raise StartupError("no adapter is enabled: enable [console], [slack] or [discord]")
     app = build_app(settings, store, clock, platforms)
+    if slack is not None:
+        slack.crisis_footer = app.texts.crisis_footer  # shown on the App Home tab
     scheduler = LiveScheduler(app.router.ticks, clock.now, settings.scheduler.tick_timeout_seconds,
                               app.dispatcher.wake)
     dispatcher_task = asyncio.create_task(app.dispatcher.run(), name="outbox-dispatcher")
@@ -160,8 +167,21 @@ async def run_bot(settings: Settings) -> int:
             log.exception("event handling failed", extra={"event": type(event).__name__})
 
     scheduler.start()
+    started: list[ChatPlatform] = []
     for platform in platforms.values():
-        await platform.start(sink)
+        try:
+            await platform.start(sink)
+        except SlackStartupError as exc:
+            scheduler.shutdown()
+            for running in started:
+                await running.stop()
+            await platform.stop()
+            dispatcher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher_task
+            await store.close()
+            raise StartupError(str(exc)) from None
+        started.append(platform)
     log.info("peerbot running", extra={"platforms": sorted(platforms)})
     waiters = [asyncio.create_task(stop.wait())]
     if console is not None and len(platforms) == 1:

@@ -1,0 +1,332 @@
+"""peerbot in a Slack workspace: signed requests over real HTTP into the real app (HTTP mode on a free port), the
+real core, store and outbox, against a local fake Slack Web API that records what the bot asked Slack to do."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.slack import SlackPlatform
+from adapters.slack.blocks import HOME_PREFIX, render
+from bot.app import App
+from bot.config import Settings
+from bot.events import Choice, ChoiceKind, OutboundMessage
+from bot.ports import ManualClock
+from bot.scheduler import SandboxTicker
+from bot.store import OutboxStatus
+from bot.wiring import build_app
+from storage.sqlite import SQLiteStore
+from tests.slack_fake import (
+    BOT_USER,
+    TEAM,
+    FakeSlack,
+    SlackClient,
+    channel_event,
+    dm_channel,
+    dm_event,
+    event_body,
+)
+
+MOD = "UMOD"
+GROUP_MOD = "UGROUPMOD"
+PAIN = "CPAIN"
+GONE = "CGONE"  # a group channel that was deleted in Slack
+MODS = "CMODS"
+
+
+def slack_settings(api_url: str, **slack: Any) -> Settings:
+    return Settings(
+        console={"enabled": False},
+        slack={"enabled": True, "mode": "http", "bot_token": "xoxb-test", "signing_secret": "test-signing-secret",
+               "port": 0, "api_url": api_url, "moderator_channel": MODS, "moderator_users": [MOD],
+               "moderator_usergroup": "S0MODS", "post_interval_seconds": 0, **slack},
+        groups={"slack": {"chronic-pain": PAIN, "diabetes": GONE}},
+        safety={"oncall": []},
+    )
+
+
+@dataclass
+class Workspace:
+    """One Slack workspace with peerbot installed: people act through signed requests, `settle` runs what follows."""
+
+    fake: FakeSlack
+    slack: SlackClient
+    platform: SlackPlatform
+    app: App
+    store: SQLiteStore
+    clock: ManualClock
+    ticker: SandboxTicker
+
+    async def settle(self) -> None:
+        await self.platform.idle()
+        await self.app.dispatcher.drain()
+
+    async def say(self, user: str, text: str) -> None:
+        assert await self.slack.event(dm_event(user, text)) == 200
+        await self.settle()
+
+    async def command(self, user: str, text: str, channel: str | None = None) -> None:
+        assert await self.slack.command(user, text, channel) == 200
+        await self.settle()
+
+    async def press(self, user: str, label: str) -> None:
+        assert await self.slack.press(self.fake, user, label) == 200
+        await self.settle()
+
+    async def later(self, delta: timedelta) -> None:
+        await self.ticker.advance_to(self.clock.now() + delta)
+        await self.settle()
+
+    async def join(self, user: str, *steps: str) -> None:
+        await self.command(user, "join")
+        await self.press(user, "I agree")
+        for label in steps:
+            await self.press(user, label)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(usergroups={"S0MODS": [GROUP_MOD]}) as running:
+        yield running
+
+
+@pytest.fixture
+async def workspace(fake: FakeSlack, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Workspace]:
+    settings = slack_settings(fake.url)
+    store = await SQLiteStore.open(str(tmp_path / "slack.db"))
+    platform = SlackPlatform(settings.slack, clock)
+    app = build_app(settings, store, clock, {"slack": platform})
+    platform.crisis_footer = app.texts.crisis_footer
+    await platform.start(app.handle)
+    client = SlackClient(f"http://127.0.0.1:{platform.http_port}/slack/events")
+    ticker = SandboxTicker(app.router.ticks, clock, 60, app.dispatcher.drain)
+    try:
+        yield Workspace(fake, client, platform, app, store, clock, ticker)
+    finally:
+        await client.close()
+        await platform.stop()
+        await store.close()
+
+
+# ---------------------------------------------------------------- journeys
+
+
+async def test_onboarding_asks_consent_first_then_the_steps(workspace: Workspace) -> None:
+    fake = workspace.fake
+    await workspace.command("U1", "join")
+    consent = fake.dms_to("U1")[-1]
+    assert consent.labels == ["I agree", "No thanks"]
+    assert fake.of("conversations.open", users="U1")  # the DM was opened through the Web API
+    await workspace.press("U1", "I agree")
+    await workspace.press("U1", "Looking for support")
+    topics = fake.dms_to("U1")[-1]
+    select = [e for b in topics.blocks if b["type"] == "actions" for e in b["elements"]
+              if e["type"] == "static_select"]
+    assert select and "Chronic pain" in [o["text"]["text"] for o in select[0]["options"]]  # topics as a select
+    await workspace.press("U1", "Chronic pain")
+    await workspace.press("U1", "Done")
+    await workspace.press("U1", "English")
+    # Slack told us U1's timezone (users.info); onboarding offers it.
+    assert "Use Europe/London" in fake.dms_to("U1")[-1].labels
+    await workspace.press("U1", "Use Europe/London")
+    await workspace.press("U1", "Weekly")
+    await workspace.command("U1", "profile")
+    profile = fake.dms_to("U1")[-1].text
+    assert "Chronic pain" in profile and "Europe/London" in profile
+
+
+async def test_anonymous_post_lands_in_the_group_channel_without_mentions(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
+    await workspace.command("U1", "post chronic-pain <!here> <!channel> <@U2> <!subteam^S1|@nurses> @everyone "
+                                  "does anyone else get flares in the cold?")
+    post = workspace.fake.posts_to(PAIN)[-1]
+    text = post.text + str(post.args.get("text"))
+    assert "flares in the cold" in text
+    for mention in ("<!here>", "<!channel>", "<@U2>", "<!subteam^", "<!everyone>", "U1"):
+        assert mention not in text
+    assert post.args.get("link_names") in (False, "0", "false", None)
+    # A moderator can see who posted only through an audited reveal; the channel shows the pseudonym only.
+    assert "Reply" in post.labels
+
+
+async def test_crisis_dm_reaches_moderators_with_buttons_and_the_person_gets_resources(workspace: Workspace) -> None:
+    fake = workspace.fake
+    await workspace.say("U9", "i cant do this anymore. i want to kill myself")
+    reply = fake.dms_to("U9")[-1]
+    assert "988" in reply.text  # US crisis line by default
+    alert = fake.posts_to(MODS)[-1]
+    assert {"Acknowledge", "Resolve", "Reach out"} <= set(alert.labels)
+    assert "U9" not in alert.text
+    # A member of the moderator user group acknowledges with the button: the alert itself is updated.
+    await workspace.press(GROUP_MOD, "Acknowledge")
+    update = fake.of("chat.update", channel=MODS, ts=alert.ts)[-1]
+    assert "Acknowledge" not in update.labels and "acknowledged" in update.text.lower()
+    assert fake.of("usergroups.users.list", usergroup="S0MODS")  # checked against Slack, server-side
+
+
+async def test_someone_outside_the_moderators_cannot_acknowledge(workspace: Workspace) -> None:
+    fake = workspace.fake
+    await workspace.say("U9", "i want to kill myself")
+    alert = fake.posts_to(MODS)[-1]
+    await workspace.press("U5", "Acknowledge")
+    assert fake.of("chat.update", channel=MODS, ts=alert.ts) == []
+    await workspace.press(MOD, "Acknowledge")  # a configured moderator id
+    assert fake.of("chat.update", channel=MODS, ts=alert.ts)
+
+
+async def test_unacknowledged_alert_is_repaged_with_here(workspace: Workspace) -> None:
+    await workspace.say("U9", "i took all my pills an hour ago")
+    first = len(workspace.fake.posts_to(MODS))
+    await workspace.later(timedelta(minutes=6))
+    repage = workspace.fake.posts_to(MODS)[first:]
+    assert repage and repage[0].text.startswith("<!here>")
+    assert "<!here>" not in workspace.fake.posts_to(MODS)[0].text  # the first alert does not ping
+
+
+async def test_forged_signature_is_refused_and_causes_nothing(workspace: Workspace) -> None:
+    status = await workspace.slack.event(dm_event("U1", "i want to kill myself"), secret="not-the-secret")
+    assert status == 401
+    await workspace.settle()
+    assert [c.method for c in workspace.fake.calls if c.method != "auth.test"] == []
+    assert await workspace.store.outbox.items() == []
+
+
+async def test_a_retried_event_is_processed_once(workspace: Workspace) -> None:
+    body = dm_event("U1", "hello there", event_id="Ev0RETRY")
+    assert await workspace.slack.event(body) == 200
+    assert await workspace.slack.event(body, retry_num=1) == 200
+    assert await workspace.slack.event(body, retry_num=2) == 200
+    await workspace.settle()
+    assert len(workspace.fake.dms_to("U1")) == 1
+
+
+async def test_rate_limited_send_waits_for_retry_after_and_is_not_lost(workspace: Workspace) -> None:
+    fake = workspace.fake
+    fake.fail_next("chat.postMessage", status=429, retry_after=30)
+    await workspace.command("U1", "help")
+    assert fake.dms_to("U1") == [] and [c.ok for c in fake.calls if c.method == "chat.postMessage"] == [False]
+    await workspace.later(timedelta(seconds=29))
+    assert fake.dms_to("U1") == []  # not before Slack's Retry-After
+    await workspace.later(timedelta(seconds=1))
+    assert len(fake.dms_to("U1")) == 1 and "/peer" in fake.dms_to("U1")[0].text
+
+
+async def test_permanent_error_is_dead_lettered_with_a_clear_log_line(workspace: Workspace,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    workspace.fake.missing_channels.add(GONE)
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
+    with caplog.at_level(logging.ERROR):
+        await workspace.command("U1", "post diabetes anyone on a pump?")
+    dead = await workspace.store.outbox.items(OutboxStatus.DEAD)
+    assert len(dead) == 1 and "channel_not_found" in (dead[0].last_error or "")
+    assert any("dead-lettered" in r.getMessage() and "channel_not_found" in str(getattr(r, "error", ""))
+               for r in caplog.records)
+    assert len([c for c in workspace.fake.calls if c.method == "chat.postMessage" and not c.ok]) == 1  # not retried
+
+
+async def test_transient_slack_error_is_retried(workspace: Workspace) -> None:
+    workspace.fake.fail_next("chat.postMessage", status=503, error="service_unavailable")
+    await workspace.command("U1", "help")
+    assert workspace.fake.dms_to("U1") == []
+    await workspace.later(timedelta(minutes=1))
+    assert len(workspace.fake.dms_to("U1")) == 1
+
+
+async def test_checkin_is_delivered_and_answered_by_button(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Use Europe/London", "Daily")
+    before = len(workspace.fake.dms_to("U1"))
+    await workspace.later(timedelta(days=1))
+    checkin = workspace.fake.dms_to("U1")[before]
+    assert any("Skip today" == label for label in checkin.labels) and len(checkin.labels) >= 3
+    await workspace.press("U1", checkin.labels[0])
+    answer = workspace.fake.dms_to("U1")[-1]
+    assert answer is not checkin and "Skip today" not in answer.labels
+
+
+async def test_channel_message_in_a_group_is_read_and_screened(workspace: Workspace) -> None:
+    assert await workspace.slack.event(channel_event("U3", PAIN, "honestly i want to die")) == 200
+    await workspace.settle()
+    assert workspace.fake.posts_to(MODS), "a crisis message in a group channel reaches the moderators"
+    private = workspace.fake.of("chat.postEphemeral", user="U3", channel=PAIN)
+    assert private and "988" in private[-1].text  # resources privately, in the channel
+
+
+async def test_bot_messages_edits_and_malformed_events_are_skipped(workspace: Workspace) -> None:
+    slack = workspace.slack
+    own = dm_event(BOT_USER, "i want to kill myself")
+    edited = dm_event("U1", "i want to kill myself")
+    edited["event"]["subtype"] = "message_changed"
+    from_bot = dm_event("U2", "i want to kill myself")
+    from_bot["event"]["bot_id"] = "B0OTHER"
+    broken = event_body({"type": "message", "channel_type": "im", "text": "no user or channel"})
+    for body in (own, edited, from_bot, broken):
+        assert await slack.event(body) == 200
+    await workspace.settle()
+    assert [c.method for c in workspace.fake.calls if c.method.startswith("chat.")] == []
+    await workspace.say("U1", "hello")  # still serving
+    assert workspace.fake.dms_to("U1")
+
+
+async def test_app_home_shows_a_join_button_that_starts_onboarding(workspace: Workspace) -> None:
+    fake = workspace.fake
+    assert await workspace.slack.event(event_body({"type": "app_home_opened", "user": "U7", "channel": "DU7",
+                                                   "tab": "home"})) == 200
+    await workspace.settle()
+    raw = fake.of("views.publish", user_id="U7")[0].args["view"]
+    view = json.loads(raw) if isinstance(raw, str) else raw
+    join = next(e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"] if e["value"] == "join")
+    assert join["action_id"].startswith(HOME_PREFIX) and "988" in json.dumps(view)
+    payload = {"type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U7", "team_id": TEAM},
+               "trigger_id": "77.1.home", "container": {"type": "view", "view_id": "V1"},
+               "view": {"id": "V1", "type": "home"},
+               "actions": [{"action_id": join["action_id"], "type": "button", "value": "join",
+                            "text": join["text"]}]}
+    assert await workspace.slack.interact(payload) == 200
+    await workspace.settle()
+    assert fake.posts_to(dm_channel("U7"))[-1].labels == ["I agree", "No thanks"]
+
+
+async def test_member_joining_a_group_channel_is_an_event(workspace: Workspace) -> None:
+    body = event_body({"type": "member_joined_channel", "user": "U4", "channel": PAIN, "channel_type": "C",
+                       "team": TEAM})
+    assert await workspace.slack.event(body) == 200
+    await workspace.settle()  # no feature greets on join yet; the event must not fail or be refused
+    assert await workspace.store.outbox.items(OutboxStatus.DEAD) == []
+
+
+async def test_export_arrives_as_a_file(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
+    await workspace.command("U1", "export")
+    upload = workspace.fake.of("upload")
+    assert upload and json.loads(upload[-1].args["content"])  # the member's data as JSON
+    complete = workspace.fake.of("files.completeUploadExternal")[-1]
+    assert complete.args.get("channel_id") == dm_channel("U1")
+
+
+# ---------------------------------------------------------------- translation details
+
+
+def test_action_ids_are_unique_within_a_message_and_options_become_one_select() -> None:
+    message = OutboundMessage("pick", (Choice("A", "x.a", "1"), Choice("B", "x.a", "2"),
+                                       Choice("Topic 1", "t.pick", "one", kind=ChoiceKind.OPTION),
+                                       Choice("Topic 2", "t.pick", "two", kind=ChoiceKind.OPTION),
+                                       Choice("Done", "t.done")))
+    _, blocks = render(message)
+    elements = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    ids = [e["action_id"] for e in elements]
+    assert len(ids) == len(set(ids)) == 4
+    assert [e["type"] for e in elements] == ["button", "button", "static_select", "button"]
+    assert [o["value"] for o in elements[2]["options"]] == ["t.pick:one", "t.pick:two"]
+
+
+def test_relayed_text_cannot_ping_anyone() -> None:
+    text, blocks = render(OutboundMessage("hi <!here> & <@U1> <!subteam^S1>"))
+    assert text == "hi &lt;!here&gt; &amp; &lt;@U1&gt; &lt;!subteam^S1&gt;"
+    assert blocks[0]["text"]["text"] == text
