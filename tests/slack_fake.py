@@ -142,9 +142,7 @@ class FakeSlack:
         """The newest message `user` can see with a button or select option labelled `label`:
         (message, element, option or None)."""
         for message in reversed(list(self.messages.values())):
-            visible = (message.ephemeral_to == user if message.ephemeral_to
-                       else not message.channel.startswith("D") or message.channel == dm_channel(user))
-            if not visible:
+            if not self._visible(message, user):
                 continue
             for element in elements_of(Call("", message.args).blocks):
                 if element["type"] == "button" and element["text"]["text"] == label:
@@ -153,6 +151,18 @@ class FakeSlack:
                     if option["text"]["text"] == label:
                         return message, element, option
         raise AssertionError(f"{user} sees no button {label!r}")
+
+    def newest_with_buttons(self, user: str) -> Message | None:
+        """The newest message `user` can see that has buttons or a select."""
+        for message in reversed(list(self.messages.values())):
+            if self._visible(message, user) and elements_of(Call("", message.args).blocks):
+                return message
+        return None
+
+    def _visible(self, message: Message, user: str) -> bool:
+        if message.ephemeral_to:
+            return message.ephemeral_to == user
+        return not message.channel.startswith("D") or message.channel == dm_channel(user)
 
     # -- the Web API
 

@@ -29,9 +29,11 @@ from tests.slack_fake import (
     FakeSlack,
     SlackClient,
     channel_event,
+    command_form,
     dm_channel,
     dm_event,
     event_body,
+    press_payload,
 )
 
 MOD = "UMOD"
@@ -330,3 +332,34 @@ def test_relayed_text_cannot_ping_anyone() -> None:
     text, blocks = render(OutboundMessage("hi <!here> & <@U1> <!subteam^S1>"))
     assert text == "hi &lt;!here&gt; &amp; &lt;@U1&gt; &lt;!subteam^S1&gt;"
     assert blocks[0]["text"]["text"] == text
+
+
+# ---------------------------------------------------------------- Socket Mode
+
+
+async def test_socket_mode_serves_the_same_handlers_over_a_websocket(fake: FakeSlack, tmp_path: Path,
+                                                                     clock: ManualClock) -> None:
+    """Socket Mode through bolt's own socket-mode client and handler: the fake's apps.connections.open hands out a
+    local websocket; envelopes are acknowledged by envelope_id and handled like HTTP requests."""
+    settings = slack_settings(fake.url, mode="socket", app_token="xapp-test", signing_secret="")
+    store = await SQLiteStore.open(str(tmp_path / "socket.db"))
+    platform = SlackPlatform(settings.slack, clock)
+    app = build_app(settings, store, clock, {"slack": platform})
+    try:
+        await platform.start(app.handle)
+        assert fake.of("apps.connections.open")
+        await fake.push("slash_commands", command_form("U1", "join"), "env-1")
+        await platform.idle()
+        await app.dispatcher.drain()
+        assert fake.dms_to("U1")[-1].labels == ["I agree", "No thanks"]
+        message, element, option = fake.find_button("U1", "I agree")
+        await fake.push("interactive", press_payload("U1", message, element, option), "env-2")
+        await fake.push("events_api", dm_event("U9", "i want to kill myself"), "env-3")
+        await platform.idle()
+        await app.dispatcher.drain()
+        assert fake.dms_to("U1")[-1].labels != ["I agree", "No thanks"]  # consent recorded, next step asked
+        assert fake.posts_to(MODS) and "988" in fake.dms_to("U9")[-1].text
+        assert fake.socket_acks == ["env-1", "env-2", "env-3"]
+    finally:
+        await platform.stop()
+        await store.close()
