@@ -21,6 +21,7 @@ from bot.events import (
     Choice,
     CommandInvoked,
     ConversationRef,
+    Form,
     InboundEvent,
     MessageReceived,
     MessageRef,
@@ -153,6 +154,7 @@ class ConsolePlatform:
     platform: str = PLATFORM
     capabilities: frozenset[str] = frozenset({"ephemeral", "threads", "buttons"})
     delivered: list[Delivered] = field(default_factory=list)
+    opened_forms: list[tuple[UserRef, str, Form]] = field(default_factory=list)  # (to, interaction, form)
     _keys: dict[str, MessageRef] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
     _event_seq: int = 0
@@ -214,6 +216,15 @@ class ConsolePlatform:
 
     async def delete(self, ref: MessageRef) -> None:
         self._find(ref).removed = True
+
+    async def open_form(self, user: UserRef, interaction: str, form: Form) -> None:
+        """The console has no modals (no "forms" capability, so the core offers none); shown as text if asked."""
+        self.opened_forms.append((user, interaction, form))
+        lines = [form.title, *([form.intro] if form.intro else []),
+                 *(f"• {f.label}" + (f": {', '.join(label for _, label in f.options)}" if f.options else "")
+                   for f in form.fields)]
+        await self.send(ConversationRef(PLATFORM, WORKSPACE, f"dm:{user.user_id}", kind="dm"),
+                        OutboundMessage("\n".join(lines)), idempotency_key=f"form:{interaction}")
 
     async def get_user(self, user: UserRef) -> UserInfo:
         return UserInfo(user=user, display_name=user.user_id, timezone=self.timezone)

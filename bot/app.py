@@ -57,6 +57,11 @@ class App:
         self.resources: LocaleResources = resources_for(settings.safety.locale, configured)
         self.texts = RouterTexts(crisis_footer=crisis_footer(self.resources))
 
+    def supports(self, platform: str, capability: str) -> bool:
+        """Whether the running adapter of `platform` has an optional capability (e.g. "forms", "ephemeral")."""
+        adapter = self.platforms.get(platform)
+        return adapter is not None and capability in adapter.capabilities
+
     # -- units of work
 
     @asynccontextmanager
@@ -72,7 +77,7 @@ class App:
             if ctx.actions:
                 await tx.outbox.enqueue_many([(e.key, e.action, e.priority) for e in ctx.actions], now)
         if ctx.actions:
-            self.dispatcher.wake(urgent=any(e.priority <= Priority.ALERT for e in ctx.actions))
+            self.dispatcher.wake(urgent=any(e.priority <= Priority.INTERACTIVE for e in ctx.actions))
 
     # -- the flow of one inbound event
 

@@ -77,6 +77,37 @@ class OutboundMessage:
     attachment: str | None = None
 
 
+FieldKind = Literal["text", "select", "multiselect"]
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One input of a form: free text, or a select of (value, label) options (several for `multiselect`)."""
+
+    name: str
+    label: str
+    kind: FieldKind = "text"
+    options: tuple[tuple[str, str], ...] = ()
+    initial: tuple[str, ...] = ()  # initial values: one string for text, option values for selects
+    required: bool = False
+    multiline: bool = False
+    placeholder: str = ""
+    max_length: int = 0  # 0: the platform's limit
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A modal the platform shows in answer to a press or command; its submission comes back as `FormSubmitted`
+    with this `action` and `value`. At most 24 characters of title and 5 fields, so every platform can show it."""
+
+    title: str
+    action: str
+    value: str = ""
+    fields: tuple[FormField, ...] = ()
+    submit_label: str = "Save"
+    intro: str = ""
+
+
 # ---------------------------------------------------------------- inbound events
 
 
@@ -100,6 +131,8 @@ class CommandInvoked:
     text: str
     at: datetime
     event_id: str | None = None
+    # The adapter's token for answering this interaction with a form (Slack trigger_id, a Discord interaction).
+    interaction: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +147,26 @@ class ActionInvoked:
     message: MessageRef | None = None
     label: str = ""
     event_id: str | None = None
+    interaction: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormSubmitted:
+    """A form was submitted: the values entered per field name (text: one string; selects: option values)."""
+
+    user: UserRef
+    conversation: ConversationRef | None
+    action: str
+    value: str
+    fields: tuple[tuple[str, tuple[str, ...]], ...]
+    at: datetime
+    event_id: str | None = None
+
+    def get(self, name: str) -> tuple[str, ...]:
+        return next((values for key, values in self.fields if key == name), ())
+
+    def first(self, name: str) -> str:
+        return next(iter(self.get(name)), "").strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +179,15 @@ class MemberJoined:
     event_id: str | None = None
 
 
-InboundEvent = MessageReceived | CommandInvoked | ActionInvoked | MemberJoined
+InboundEvent = MessageReceived | CommandInvoked | ActionInvoked | FormSubmitted | MemberJoined
 
 
 def event_text(event: InboundEvent) -> str | None:
     """The free text a person wrote in this event, which the safety screen must see."""
     if isinstance(event, MessageReceived | CommandInvoked):
         return event.text
+    if isinstance(event, FormSubmitted):
+        return "\n".join(value for _, values in event.fields for value in values if value.strip()) or None
     return None
 
 
@@ -186,21 +241,31 @@ class DeleteMessage:
     target_key: str
 
 
-OutboundAction = SendDirect | PostToChannel | SendEphemeral | PostToModerators | EditMessage | DeleteMessage
+@dataclass(frozen=True, slots=True)
+class OpenForm:
+    """Show a form to `to` in answer to the interaction the adapter gave (it expires within seconds)."""
+
+    to: UserRef
+    interaction: str
+    form: Form
+
+
+OutboundAction = (SendDirect | PostToChannel | SendEphemeral | PostToModerators | EditMessage | DeleteMessage
+                  | OpenForm)
 
 _ACTION_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (SendDirect, PostToChannel, SendEphemeral, PostToModerators, EditMessage, DeleteMessage)
+    for cls in (SendDirect, PostToChannel, SendEphemeral, PostToModerators, EditMessage, DeleteMessage, OpenForm)
 }
 _VALUE_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (UserRef, ConversationRef, MessageRef, OutboundMessage, Choice)
+    cls.__name__: cls for cls in (UserRef, ConversationRef, MessageRef, OutboundMessage, Choice, Form, FormField)
 }
 
 
 def action_platform(action: OutboundAction) -> str | None:
     """The platform that must carry out an action (None: resolved from its target at send time)."""
     match action:
-        case SendDirect(to=to) | SendEphemeral(to=to):
+        case SendDirect(to=to) | SendEphemeral(to=to) | OpenForm(to=to):
             return to.platform
         case PostToChannel(channel=channel):
             return channel.platform
@@ -212,7 +277,7 @@ def action_platform(action: OutboundAction) -> str | None:
 def action_recipient(action: OutboundAction) -> UserRef | None:
     """The one person an action is addressed to, if any (used to cancel pending messages on `forget`)."""
     match action:
-        case SendDirect(to=to) | SendEphemeral(to=to):
+        case SendDirect(to=to) | SendEphemeral(to=to) | OpenForm(to=to):
             return to
     return None
 
@@ -265,6 +330,11 @@ def _decode(value: Any) -> Any:
             kwargs["choices"] = tuple(kwargs.get("choices", ()))
         if cls is Choice and "kind" in kwargs:
             kwargs["kind"] = ChoiceKind(kwargs["kind"])
+        if cls is Form:
+            kwargs["fields"] = tuple(kwargs.get("fields", ()))
+        if cls is FormField:
+            kwargs["options"] = tuple(tuple(option) for option in kwargs.get("options", ()))
+            kwargs["initial"] = tuple(kwargs.get("initial", ()))
         return cls(**kwargs)
     if isinstance(value, list):
         return [_decode(v) for v in value]

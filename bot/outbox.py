@@ -20,6 +20,7 @@ from bot.events import (
     DeleteMessage,
     EditMessage,
     MessageRef,
+    OpenForm,
     OutboundAction,
     PostToChannel,
     PostToModerators,
@@ -77,13 +78,23 @@ class Dispatcher:
     async def deliver_due(self) -> int:
         """Claim one batch of due items and settle each; returns how many were claimed."""
         now = self.clock.now()
-        items = await self.store.outbox.claim_due(now, self.settings.batch_size, self.owner,
-                                                  self.settings.lease_seconds)
+        lease = self.settings.lease_seconds
+        items = await self.store.outbox.claim_due(now, self.settings.batch_size, self.owner, lease)
         self._urgent = False
+        renewed_at = now
         for index, item in enumerate(items):
-            if self._urgent and item.priority > Priority.ALERT:
+            if self._urgent and item.priority > Priority.INTERACTIVE:
                 await self.store.outbox.release([i.id for i in items[index:]], self.owner)
                 return index
+            if (self.clock.now() - renewed_at).total_seconds() >= lease / 2:
+                # A slow batch (rate limits, a slow platform) must not outlive its lease: another worker would
+                # claim the rest and both would send it. Renew what is left; skip what is no longer ours.
+                renewed_at = self.clock.now()
+                ours = await self.store.outbox.renew([i.id for i in items[index:]], self.owner, renewed_at, lease)
+                items[index:] = [i for i in items[index:] if i.id in ours]
+                if index >= len(items):
+                    break
+                item = items[index]
             await self._deliver(item)
         return len(items)
 
@@ -198,6 +209,9 @@ class Dispatcher:
             case DeleteMessage(target_key=target):
                 ref = await self._resolve(target)
                 await self._platform(ref.platform).delete(ref)
+                return None
+            case OpenForm(to=to, interaction=interaction, form=form):
+                await self._platform(to.platform).open_form(to, interaction, form)
                 return None
         raise PermanentSendError(f"unknown action {type(action).__name__} for {action_platform(action)}")
 

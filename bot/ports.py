@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from bot.events import ConversationRef, InboundEvent, MessageRef, OutboundMessage, UserInfo, UserRef
+from bot.events import ConversationRef, Form, InboundEvent, MessageRef, OutboundMessage, UserInfo, UserRef
 
 EventSink = Callable[[InboundEvent], Awaitable[None]]
 
@@ -34,7 +34,7 @@ class PermanentSendError(SendError):
 
 @runtime_checkable
 class ChatPlatform(Protocol):
-    """One chat platform. `capabilities` names optional features, e.g. {"ephemeral", "threads", "buttons"}.
+    """One chat platform. `capabilities` names optional features, e.g. {"ephemeral", "threads", "buttons", "forms"}.
 
     Events passed to the sink carry an `event_id` unique for all time on that platform and workspace (the
     platform's own id, or one that stays unique across restarts): the core skips ids it has seen before."""
@@ -56,6 +56,11 @@ class ChatPlatform(Protocol):
     async def edit(self, ref: MessageRef, message: OutboundMessage) -> None: ...
 
     async def delete(self, ref: MessageRef) -> None: ...
+
+    async def open_form(self, user: UserRef, interaction: str, form: Form) -> None:
+        """Show a form (a modal) in answer to an interaction; only platforms with "forms" in `capabilities` are
+        asked. Raises PermanentSendError once the interaction has expired."""
+        ...
 
     async def get_user(self, user: UserRef) -> UserInfo: ...
 

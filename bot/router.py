@@ -18,9 +18,12 @@ from bot.events import (
     Choice,
     CommandInvoked,
     ConversationRef,
+    Form,
+    FormSubmitted,
     InboundEvent,
     MemberJoined,
     MessageReceived,
+    OpenForm,
     OutboundAction,
     OutboundMessage,
     PostToChannel,
@@ -89,6 +92,14 @@ class Context:
              thread_of_key: str | None = None, key: str | None = None) -> str:
         return self.emit(PostToChannel(channel=channel, message=message, thread_of_key=thread_of_key), priority, key)
 
+    def open_form(self, form: Form) -> bool:
+        """Answer the press or command with a form; False if this event cannot carry one (no interaction)."""
+        interaction = getattr(self.event, "interaction", None)
+        if not interaction:
+            return False
+        self.emit(OpenForm(to=self.user, interaction=interaction, form=form), Priority.INTERACTIVE)
+        return True
+
     def to_moderators(self, message: OutboundMessage, priority: Priority = Priority.ALERT,
                       key: str | None = None) -> str:
         return self.emit(
@@ -99,6 +110,7 @@ class Context:
 
 CommandHandler = Callable[[Context, Command], Awaitable[None]]
 ActionHandler = Callable[[Context, ActionInvoked], Awaitable[None]]
+FormHandler = Callable[[Context, FormSubmitted], Awaitable[None]]
 MessageHandler = Callable[[Context, MessageReceived], Awaitable[bool]]  # True: handled, stop here
 JoinHandler = Callable[[Context, MemberJoined], Awaitable[None]]
 TickHandler = Callable[[datetime], Awaitable[None]]
@@ -125,6 +137,7 @@ class Router:
         self.commands: dict[str, CommandSpec] = {}
         self.moderator_commands: dict[str, tuple[CommandHandler, str]] = {}
         self.actions: dict[str, ActionHandler] = {}
+        self.forms: dict[str, FormHandler] = {}
         self.dm_handlers: list[MessageHandler] = []
         self.channel_handlers: list[MessageHandler] = []
         self.join_handlers: list[JoinHandler] = []
@@ -148,6 +161,12 @@ class Router:
         if name in self.actions:
             raise ValueError(f"action {name!r} registered twice")
         self.actions[name] = handler
+
+    def form(self, name: str, handler: FormHandler) -> None:
+        """The handler of a submitted form whose `Form.action` is `name`."""
+        if name in self.forms:
+            raise ValueError(f"form {name!r} registered twice")
+        self.forms[name] = handler
 
     def on_dm(self, handler: MessageHandler) -> None:
         self.dm_handlers.append(handler)
@@ -177,6 +196,12 @@ class Router:
                     ctx.reply(texts.stale_button)
                 else:
                     await handler(ctx, event)
+            case FormSubmitted():
+                form_handler = self.forms.get(event.action)
+                if form_handler is None:
+                    ctx.reply(texts.stale_button)
+                else:
+                    await form_handler(ctx, event)
             case MessageReceived():
                 chain = self.dm_handlers if event.conversation.kind == "dm" else self.channel_handlers
                 for handler in chain:

@@ -20,6 +20,7 @@ class Priority(enum.IntEnum):
 
     CRISIS = 0
     ALERT = 1
+    INTERACTIVE = 3  # a form opened in answer to a press: the platform's token expires within seconds
     NORMAL = 5
     BULK = 8
 
@@ -408,6 +409,11 @@ class OutboxQueue(Protocol):
 
     async def release(self, item_ids: list[int], owner: str) -> None:
         """Give back claimed items not attempted (so more urgent ones can go first); attempts are not counted."""
+        ...
+
+    async def renew(self, item_ids: list[int], owner: str, now: datetime, lease_seconds: float) -> set[int]:
+        """Extend this worker's lease on claimed items it has not sent yet; returns the ids still ours (a lease
+        that ran out may have been taken over by another worker, which then sends that item instead)."""
         ...
 
     async def next_due_at(self) -> datetime | None: ...

@@ -153,6 +153,19 @@ class _Outbox:
                 " WHERE id = ? AND lease_owner = ?", [(item_id, owner) for item_id in item_ids],
             )
 
+    async def renew(self, item_ids: list[int], owner: str, now: datetime, lease_seconds: float) -> set[int]:
+        if not item_ids:
+            return set()
+        marks = ", ".join("?" * len(item_ids))
+        async with self._store.write() as db:
+            cursor = await db.execute(
+                f"UPDATE outbox SET lease_until = ? WHERE id IN ({marks}) AND lease_owner = ? AND lease_until > ?"
+                " AND status = 'pending' RETURNING id",
+                (ts(now + timedelta(seconds=lease_seconds)), *item_ids, owner, ts(now)),
+            )
+            rows = await cursor.fetchall()
+        return {row[0] for row in rows}
+
     async def next_due_at(self) -> datetime | None:
         async with self._store.read() as db, db.execute(
             "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END)"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.events import ConversationRef, MessageRef, OutboundMessage, UserInfo, UserRef
+from bot.events import ConversationRef, Form, MessageRef, OutboundMessage, UserInfo, UserRef
 from bot.ports import EventSink, ManualClock, PermanentSendError, TransientSendError
 from storage.sqlite import SQLiteStore
 
@@ -81,6 +81,8 @@ class UnreliablePlatform:
     async def edit(self, ref: MessageRef, message: OutboundMessage) -> None: ...
 
     async def delete(self, ref: MessageRef) -> None: ...
+
+    async def open_form(self, user: UserRef, interaction: str, form: Form) -> None: ...
 
     async def get_user(self, user: UserRef) -> UserInfo:
         return UserInfo(user=user)

@@ -191,3 +191,26 @@ async def test_a_crisis_reply_queued_during_a_batch_goes_before_the_rest_of_it(
     texts = [text for _, _, text in platform.sent]
     assert texts[:2] == ["check-in 0", "crisis reply"] and len(texts) == 6
     assert all(i.attempts == 1 for i in await store.outbox.items(OutboxStatus.DELIVERED))
+
+
+async def test_a_slow_batch_renews_its_lease_so_a_second_worker_never_sends_the_same_message(
+    store: SQLiteStore, clock: ManualClock
+) -> None:
+    for n in range(3):
+        await enqueue(store, clock, f"slow:{n}", f"message {n}")
+    other_platform = UnreliablePlatform(clock)
+    other = Dispatcher(store, {"console": other_platform}, clock, SETTINGS, owner="worker-b")
+    other_claimed: list[int] = []
+
+    class SlowPlatform(UnreliablePlatform):
+        async def send(self, to, message, *, idempotency_key, ephemeral_to=None):  # type: ignore[no-untyped-def]
+            ref = await super().send(to, message, idempotency_key=idempotency_key, ephemeral_to=ephemeral_to)
+            clock.advance(timedelta(seconds=SETTINGS.lease_seconds * 0.6))  # each send is slow (rate limits)
+            other_claimed.append(await other.deliver_due())  # meanwhile a second worker looks for due work
+            return ref
+
+    slow = SlowPlatform(clock)
+    assert await Dispatcher(store, {"console": slow}, clock, SETTINGS, owner="worker-a").drain() == 3
+    # Past the original lease the first worker still held its batch: the second one never got a message.
+    assert [text for _, _, text in slow.sent] == ["message 0", "message 1", "message 2"]
+    assert other_platform.sent == [] and set(other_claimed) == {0}

@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands import Command
-from bot.events import ActionInvoked, Choice, MessageReceived, OutboundMessage, PostToModerators, SendDirect
+from bot.events import (
+    ActionInvoked,
+    Choice,
+    Form,
+    FormField,
+    FormSubmitted,
+    MessageReceived,
+    OutboundMessage,
+    PostToModerators,
+    SendDirect,
+)
 from bot.router import Context
 from bot.store import Checkin, CheckinSchedule, Member, Priority, Transaction
 
@@ -90,6 +100,63 @@ def describe(schedule: CheckinSchedule) -> str:
 SETTINGS_HELP = ("Change with `/peer checkin daily 09:00`, `/peer checkin weekdays 18:30`, `/peer checkin weekly fri "
                  "10:00`, `/peer checkin days mon,wed,fri 09:00`, `/peer checkin time 08:15`, `/peer checkin quiet "
                  "22:00-07:00`, `/peer checkin share yes|no`, `/peer checkin off`; `/peer pause 3d`, `/peer resume`.")
+
+
+SETTINGS_FORM_TITLE = "Check-in schedule"
+FREQUENCY_LABELS = {"daily": "Every day", "weekdays": "Weekdays", "weekly": "Once a week",
+                    "days": "On the days below", "off": "No check-ins"}
+
+
+def settings_form(schedule: CheckinSchedule | None, default_time: str) -> Form:
+    """The schedule as one form (Slack and Discord modals); every field has a typed `/peer checkin` equivalent."""
+    quiet = f"{schedule.quiet_start}-{schedule.quiet_end}" if schedule and schedule.quiet_start else ""
+    return Form(title=SETTINGS_FORM_TITLE, action="ci.form", intro="When should I check in with you?", fields=(
+        FormField("frequency", "How often", "select", tuple(FREQUENCY_LABELS.items()),
+                  (schedule.frequency if schedule else "daily",), required=True),
+        FormField("days", "Which days (for once a week: one day)", "multiselect",
+                  tuple((day, day.capitalize()) for day in WEEKDAYS),
+                  tuple(WEEKDAYS[d] for d in schedule.days) if schedule else ()),
+        FormField("time", "Time of day (your timezone)", initial=(schedule.local_time if schedule else default_time,),
+                  placeholder="09:30", max_length=5, required=True),
+        FormField("quiet", "Quiet hours (optional)", initial=(quiet,) if quiet else (), placeholder="22:00-07:00",
+                  max_length=11),
+        FormField("share", "May moderators be told of a hard stretch?", "select",
+                  (("no", "No, keep it to me"), ("yes", "Yes, tell them")),
+                  ("yes" if schedule and schedule.share_trend else "no",)),
+    ))
+
+
+def read_settings_form(event: FormSubmitted) -> tuple[dict[str, object], list[str]]:
+    """The schedule changes a submitted settings form asks for, or the problems that stop it being saved.
+    `frequency` "off" means check-ins off."""
+    problems: list[str] = []
+    frequency = event.first("frequency") or "daily"
+    if frequency not in FREQUENCIES and frequency != "off":
+        problems.append(f"how often: choose one of {', '.join(FREQUENCY_LABELS.values())}")
+    changes: dict[str, object] = {"frequency": frequency, "slowed": False, "missed": 0}
+    days = tuple(sorted({WEEKDAYS.index(d) for d in event.get("days") if d in WEEKDAYS}))
+    if frequency == "weekly" and len(days) != 1:
+        problems.append("once a week: choose exactly one day")
+    elif frequency == "days" and not days:
+        problems.append("on chosen days: choose at least one day")
+    changes["days"] = days if frequency in ("weekly", "days") else ()
+    at = parse_hhmm(event.first("time") or "")
+    if at is None:
+        problems.append(f"time of day: write it like 09:30 (got `{event.first('time')}`)")
+    else:
+        changes["local_time"] = at.strftime("%H:%M")
+    quiet = event.first("quiet")
+    if quiet:
+        start, _, end = quiet.partition("-")
+        begin, finish = parse_hhmm(start), parse_hhmm(end)
+        if begin is None or finish is None or begin == finish:
+            problems.append("quiet hours: write them like 22:00-07:00, or leave them empty")
+        else:
+            changes["quiet_start"], changes["quiet_end"] = begin.strftime("%H:%M"), finish.strftime("%H:%M")
+    else:
+        changes["quiet_start"] = changes["quiet_end"] = None
+    changes["share_trend"] = event.first("share") == "yes"
+    return changes, problems
 
 
 # ---------------------------------------------------------------- pure decisions
@@ -190,8 +257,9 @@ class Checkins:
         router.command("mood", self.mood)
         for name, handler in (("ci.mood", self._mood_button), ("ci.skip", self._skip_button),
                               ("ci.freq", self._frequency_button), ("ci.share", self._share_button),
-                              ("ci.now", self._now_button)):
+                              ("ci.now", self._now_button), ("ci.open_form", self._open_form)):
             router.action(name, handler)
+        router.form("ci.form", self._form_submitted)
         router.on_dm(self._note)
         router.tick("checkins.due", timedelta(seconds=self.settings.tick_seconds), self.send_due,
                     due_hint=self.next_due)
@@ -256,9 +324,11 @@ class Checkins:
             if schedule is None:
                 ctx.reply("Would you like a short, private mood check-in from me?",
                           (Choice("Daily", "ci.freq", "daily"), Choice("Weekdays", "ci.freq", "weekdays"),
-                           Choice("Weekly", "ci.freq", "weekly"), Choice("Check in now", "ci.now", "")))
+                           Choice("Weekly", "ci.freq", "weekly"), *self._form_choice(ctx),
+                           Choice("Check in now", "ci.now", "")))
             else:
-                ctx.reply(describe(schedule) + "\n" + SETTINGS_HELP, (Choice("Check in now", "ci.now", ""),))
+                ctx.reply(describe(schedule) + "\n" + SETTINGS_HELP,
+                          (*self._form_choice(ctx), Choice("Check in now", "ci.now", "")))
             return
         if sub == "now":
             await self._send_now(ctx, member)
@@ -323,6 +393,33 @@ class Checkins:
     async def _share_button(self, ctx: Context, event: ActionInvoked) -> None:
         if (member := await self._member(ctx)) is not None and await ctx.tx.checkins.schedule(member.id):
             await self._set(ctx, member, share_trend=event.value == "yes")
+
+    def _form_choice(self, ctx: Context) -> tuple[Choice, ...]:
+        return ((Choice("Change schedule", "ci.open_form", "", "primary"),)
+                if self.app.supports(ctx.user.platform, "forms") else ())
+
+    async def _open_form(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        schedule = await ctx.tx.checkins.schedule(member.id)
+        if not ctx.open_form(settings_form(schedule, self.settings.default_time)):
+            ctx.reply(SETTINGS_HELP)
+
+    async def _form_submitted(self, ctx: Context, event: FormSubmitted) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        changes, problems = read_settings_form(event)
+        if problems:
+            ctx.reply("I couldn't save that, so nothing changed:\n" + "\n".join(f"• {p}" for p in problems)
+                      + "\n" + SETTINGS_HELP)
+            return
+        if changes["frequency"] == "off":
+            await ctx.tx.checkins.delete_schedule(member.id)
+            await ctx.tx.members.update(member.id, checkin_pref="none")
+            ctx.reply("Check-ins are off. `/peer checkin daily` turns them on again.")
+            return
+        await ctx.tx.members.update(member.id, checkin_pref="weekly" if changes["frequency"] == "weekly" else "daily")
+        await self._set(ctx, member, **changes)
 
     async def _now_button(self, ctx: Context, event: ActionInvoked) -> None:
         if (member := await self._member(ctx)) is not None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.commands import Command
 from bot.config import slug
-from bot.events import ActionInvoked, Choice, ChoiceKind, UserRef
+from bot.events import ActionInvoked, Choice, ChoiceKind, Form, FormField, FormSubmitted, UserRef
 from bot.features import pseudonyms
 from bot.router import Context
 from bot.store import Member, Transaction
@@ -75,6 +75,11 @@ def timezone_prompt(platform_tz: str | None) -> str:
             "`/peer profile timezone <Area/City>`, e.g. `Europe/London` or `America/Chicago`, or press Skip.")
 
 
+FORM_BUTTON = "Fill in a form instead"
+PROFILE_FORM_TITLE = "Your peerbot profile"
+PROFILE_FORM_INTRO = "Every answer is optional and can be changed later. Other members only see your pseudonym."
+TIMEZONE_PLACEHOLDER = "e.g. Europe/London or America/Chicago"
+
 TIMEZONE_TYPE_HINT = "Type `/peer profile timezone <Area/City>`, for example `Europe/London` or `America/Chicago`."
 
 
@@ -108,6 +113,8 @@ class Onboarding:
         router = self.app.router
         router.command("join", self.join)
         router.command("profile", self.profile)
+        router.action("onb.open_form", self._open_form)
+        router.form("onb.form", self._form_submitted)
         for name, handler in (("onb.consent", self._consent), ("onb.role", self._role), ("onb.topic", self._topic),
                               ("onb.topics_done", self._topics_done), ("onb.language", self._language),
                               ("onb.tz", self._timezone), ("onb.checkin", self._checkins),
@@ -126,7 +133,7 @@ class Onboarding:
             if member.onboarding_step != "done":
                 await self._ask(ctx, member, member.onboarding_step)
             else:
-                ctx.reply(self.profile_text(member), self.profile_buttons())
+                ctx.reply(self.profile_text(member), self.profile_buttons(ctx.user))
             return
         settings = self.app.settings
         ctx.reply(consent_text(settings.community.name, settings.privacy.retention_days, settings.groups.keep_text,
@@ -140,11 +147,11 @@ class Onboarding:
                 ctx.reply(declined_text(self.footer))
             return
         if existing is not None:
-            ctx.reply(self.profile_text(existing), self.profile_buttons())
+            ctx.reply(self.profile_text(existing), self.profile_buttons(ctx.user))
             return
         member = await ctx.tx.members.create(ctx.user, await self.free_pseudonym(ctx.tx), CONSENT_VERSION, ctx.now)
         log.info("member joined", extra={"member": member.id})
-        ctx.reply(welcome_text(member.pseudonym))
+        ctx.reply(welcome_text(member.pseudonym), self._form_choice(ctx.user))
         await self._ask(ctx, member, "role")
 
     async def free_pseudonym(self, tx: Transaction) -> str:
@@ -297,20 +304,91 @@ class Onboarding:
             "`/peer profile timezone Europe/London`, `/peer profile pseudonym new`.",
         ])
 
-    @staticmethod
-    def profile_buttons() -> tuple[Choice, ...]:
-        return (Choice("Change role", "prof.edit", "role"), Choice("Change topics", "prof.edit", "topics"),
+    def profile_buttons(self, user: UserRef) -> tuple[Choice, ...]:
+        edit = (Choice("Edit profile", "onb.open_form", "", "primary"),) if self._forms(user) else ()
+        return (*edit, Choice("Change role", "prof.edit", "role"), Choice("Change topics", "prof.edit", "topics"),
                 Choice("Change language", "prof.edit", "language"),
                 Choice("Change timezone", "prof.edit", "timezone"),
                 Choice("Change check-ins", "prof.edit", "checkins"),
                 Choice("New pseudonym", "prof.pseudonym", ""))
+
+    # -- the profile as one form, where the platform has forms (Slack and Discord modals)
+
+    def _forms(self, user: UserRef) -> bool:
+        return self.app.supports(user.platform, "forms")
+
+    def _form_choice(self, user: UserRef) -> tuple[Choice, ...]:
+        return (Choice(FORM_BUTTON, "onb.open_form", ""),) if self._forms(user) else ()
+
+    def profile_form(self, member: Member, platform_tz: str | None) -> Form:
+        def initial(value: str | None) -> tuple[str, ...]:
+            return (value,) if value else ()
+
+        return Form(title=PROFILE_FORM_TITLE, action="onb.form", intro=PROFILE_FORM_INTRO, fields=(
+            FormField("role", ROLE_PROMPT, "select", tuple(ROLES.items()), initial(member.role)),
+            FormField("topics", "Topics that matter to you", "multiselect", tuple(self.topics.items()),
+                      member.topics),
+            FormField("language", LANGUAGE_PROMPT, "select", tuple((lang, lang) for lang in self.languages),
+                      initial(member.language)),
+            FormField("timezone", "Your timezone", initial=initial(member.timezone or platform_tz),
+                      placeholder=TIMEZONE_PLACEHOLDER, max_length=64),
+            FormField("checkins", "Private mood check-ins", "select",
+                      tuple((key, label.capitalize()) for key, label in CHECKINS.items()),
+                      initial(member.checkin_pref)),
+        ))
+
+    async def _open_form(self, ctx: Context, event: ActionInvoked) -> None:
+        if (member := await self._member(ctx)) is None:
+            return
+        if not self._forms(ctx.user) or not ctx.open_form(self.profile_form(member, await self._platform_timezone(
+                ctx.user))):
+            await self._ask(ctx, member, member.onboarding_step if member.onboarding_step != "done" else "role")
+
+    async def _form_submitted(self, ctx: Context, event: FormSubmitted) -> None:
+        """Save every answer of the profile form at once; a bad timezone is reported and the rest still saved."""
+        if (member := await self._member(ctx)) is None:
+            return
+        answers: dict[str, object] = {}
+        problems: list[str] = []
+        if (role := event.first("role")) in ROLES:
+            answers["role"] = role
+        if "topics" in dict(event.fields):
+            answers["topics"] = tuple(key for key in self.topics if key in event.get("topics"))
+        if (language := event.first("language")) in self.languages:
+            answers["language"] = language
+        if tz := event.first("timezone"):
+            if (zone := valid_timezone(tz)) is None:
+                problems.append(f"I don't know the timezone `{tz}`, so I kept the one you had. {TIMEZONE_TYPE_HINT}")
+            else:
+                answers["timezone"] = zone
+        if (pref := event.first("checkins")) in CHECKINS:
+            answers["checkin_pref"] = pref
+        changed = {name: value for name, value in answers.items() if getattr(member, name) != value}
+        onboarding = member.onboarding_step != "done"
+        if fields := {**changed, **({"onboarding_step": "done"} if onboarding else {})}:
+            await ctx.tx.members.update(member.id, **fields)
+        updated = await ctx.tx.members.get(member.id)
+        assert updated is not None
+        if changed.get("role") == "mentor":
+            ctx.reply(MENTOR_NOTE)
+        for step in STEPS[:-1]:
+            if ("checkin_pref" if step == "checkins" else step) in changed:
+                for listener in self.listeners:
+                    await listener(ctx, updated, step)
+        for problem in problems:
+            ctx.reply(problem)
+        if onboarding:
+            groups = list(getattr(self.app.settings.groups, ctx.user.platform, {}))
+            ctx.reply(done_text(updated, groups, self.footer))
+        else:
+            ctx.reply("Saved. " + self.profile_text(updated), self.profile_buttons(ctx.user))
 
     async def profile(self, ctx: Context, command: Command) -> None:
         if (member := await self._member(ctx)) is None:
             return
         field, value = command.arg(0).lower(), command.rest(1).strip()
         if not field:
-            ctx.reply(self.profile_text(member), self.profile_buttons())
+            ctx.reply(self.profile_text(member), self.profile_buttons(ctx.user))
             return
         match field:
             case "role":

@@ -21,6 +21,7 @@ from bot.events import (
     CommandInvoked,
     ConversationRef,
     EditMessage,
+    FormSubmitted,
     MessageReceived,
     OutboundAction,
     OutboundMessage,
@@ -137,7 +138,8 @@ class SafetyDesk:
             label = "the author of that channel message"
         else:
             label = await self.label_for(ctx.tx, user) or "someone who has not joined peerbot"
-        location = self.location_for(conversation) if conversation is not None else "unknown"
+        location = (self.location_for(conversation) if conversation is not None
+                    else "a form sent to the bot" if isinstance(ctx.event, FormSubmitted) else "unknown")
         case = await ctx.tx.escalations.create(NewEscalation(
             platform=user.platform, workspace=user.workspace, subject_key=user.key, subject_label=label,
             severity=severity, categories=tuple(sorted(categories)), location=location, excerpt=excerpt,
