@@ -329,6 +329,28 @@ def press_payload(user: str, message: Message, element: dict[str, Any],
             "response_url": "https://hooks.invalid/actions/1", "actions": [action]}
 
 
+def submission_payload(user: str, view: dict[str, Any], answers: dict[str, str | list[str]]) -> dict[str, Any]:
+    """`view_submission` of a modal the bot opened, with `answers` by block (field) name: a string for a text
+    input or a select's option value, a list for a multi-select."""
+    values: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input" or block["block_id"] not in answers:
+            continue
+        element, answer = block["element"], answers[block["block_id"]]
+        options = {o["value"]: o for o in element.get("options", [])}
+        if element["type"] == "plain_text_input":
+            state: dict[str, Any] = {"type": "plain_text_input", "value": answer}
+        elif element["type"] == "static_select":
+            state = {"type": "static_select", "selected_option": options[str(answer)]}
+        else:
+            state = {"type": "multi_static_select", "selected_options": [options[a] for a in answer]}
+        values[block["block_id"]] = {element["action_id"]: state}
+    submitted = {**view, "id": f"V{next(_ids)}", "hash": "h1", "state": {"values": values}}
+    return {"type": "view_submission", "team": {"id": TEAM, "domain": "peers"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM}, "api_app_id": "A0PEER",
+            "token": "legacy", "trigger_id": f"{next(_ids)}.{int(time.time())}.sub", "view": submitted}
+
+
 class SlackClient:
     """Sends signed requests to the app's `/slack/events`, as Slack's servers do."""
 
@@ -336,6 +358,7 @@ class SlackClient:
         self.url = url
         self.secret = secret
         self.session = aiohttp.ClientSession()
+        self.last_trigger = ""  # the trigger_id of the latest press (a form opened in answer must use it)
 
     async def close(self) -> None:
         await self.session.close()
@@ -360,4 +383,9 @@ class SlackClient:
                                "application/x-www-form-urlencoded")
 
     async def press(self, fake: FakeSlack, user: str, label: str) -> int:
-        return await self.interact(press_payload(user, *fake.find_button(user, label)))
+        payload = press_payload(user, *fake.find_button(user, label))
+        self.last_trigger = payload["trigger_id"]
+        return await self.interact(payload)
+
+    async def submit(self, user: str, view: dict[str, Any], answers: dict[str, str | list[str]]) -> int:
+        return await self.interact(submission_payload(user, view, answers))

@@ -144,6 +144,64 @@ async def test_onboarding_asks_consent_first_then_the_steps(workspace: Workspace
     assert "Chronic pain" in profile and "Europe/London" in profile
 
 
+def opened_view(fake: FakeSlack) -> dict[str, Any]:
+    raw = fake.of("views.open")[-1].args["view"]
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+async def test_onboarding_through_a_modal(workspace: Workspace) -> None:
+    fake = workspace.fake
+    await workspace.command("U1", "join")
+    await workspace.press("U1", "I agree")  # consent is never a form: it comes first, on its own
+    await workspace.press("U1", "Fill in a form instead")
+    opened = fake.of("views.open")[-1]
+    assert opened.args["trigger_id"] == workspace.slack.last_trigger  # in answer to that very press
+    view = opened_view(fake)
+    assert view["type"] == "modal" and len(view["title"]["text"]) <= 24
+    assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == [
+        "role", "topics", "language", "timezone", "checkins"]
+    status = await workspace.slack.submit("U1", view, {
+        "role": "peer", "topics": ["chronic-pain", "diabetes"], "language": "Español",
+        "timezone": "America/Chicago", "checkins": "weekly"})
+    assert status == 200
+    await workspace.settle()
+    await workspace.command("U1", "profile")
+    profile = fake.dms_to("U1")[-1].text
+    for shown in ("Chronic pain", "Diabetes", "Español", "America/Chicago"):
+        assert shown in profile
+    assert "Edit profile" in fake.dms_to("U1")[-1].labels
+
+
+async def test_checkin_schedule_changed_in_a_modal(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Use Europe/London", "Daily")
+    await workspace.command("U1", "checkin")
+    await workspace.press("U1", "Change schedule")
+    view = opened_view(workspace.fake)
+    assert await workspace.slack.submit("U1", view, {"frequency": "weekdays", "time": "07:45"}) == 200
+    await workspace.settle()
+    await workspace.command("U1", "checkin")
+    assert "07:45" in workspace.fake.dms_to("U1")[-1].text
+
+
+async def test_a_form_with_crisis_language_is_screened(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
+    await workspace.command("U1", "profile")
+    await workspace.press("U1", "Edit profile")
+    view = opened_view(workspace.fake)
+    assert await workspace.slack.submit("U1", view, {"timezone": "i want to kill myself"}) == 200
+    await workspace.settle()
+    assert workspace.fake.posts_to(MODS)
+
+
+async def test_an_expired_trigger_is_not_retried(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
+    await workspace.command("U1", "profile")
+    workspace.fake.fail_next("views.open", error="expired_trigger_id")
+    await workspace.press("U1", "Edit profile")
+    dead = await workspace.store.outbox.items(OutboxStatus.DEAD)
+    assert len(dead) == 1 and "expired_trigger_id" in (dead[0].last_error or "")
+
+
 async def test_anonymous_post_lands_in_the_group_channel_without_mentions(workspace: Workspace) -> None:
     await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
     await workspace.command("U1", "post chronic-pain <!here> <!channel> <@U2> <!subteam^S1|@nurses> @everyone "

@@ -1,4 +1,4 @@
-"""Outbound translation: an `OutboundMessage` becomes Slack message text and Block Kit blocks.
+"""Outbound translation: an `OutboundMessage` becomes Slack message text and Block Kit blocks, a `Form` a modal.
 
 Text is escaped (`&`, `<`, `>`), so nothing the core relays can become a Slack mention, link or broadcast; the only
 mention the adapter ever writes is its own re-page ping. Choices become buttons (`action_id` carries the core's
@@ -8,9 +8,10 @@ become one static select whose option values carry `action:value`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from bot.events import Choice, ChoiceKind, OutboundMessage
+from bot.events import Choice, ChoiceKind, Form, FormField, OutboundMessage
 
 SECTION_LIMIT = 3000  # characters of text in one section block
 FALLBACK_LIMIT = 3000  # the notification text next to the blocks
@@ -175,3 +176,86 @@ def home_view(crisis_footer: str) -> dict[str, Any]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(crisis_footer)[:SECTION_LIMIT]}]},
         ],
     }
+
+
+# ---------------------------------------------------------------- forms as modals
+
+MODAL_CALLBACK = "peerbot.form"
+FIELD_ACTION = "value"  # the action_id of every input element; the block_id is the field's name
+MODAL_TITLE_LIMIT = 24
+MODAL_BUTTON_LIMIT = 24
+LABEL_LIMIT = 2000
+PLACEHOLDER_LIMIT = 150
+METADATA_LIMIT = 3000
+CANCEL_LABEL = "Cancel"
+
+
+def _option(value: str, label: str) -> dict[str, Any]:
+    if len(value) > OPTION_VALUE_LIMIT:
+        raise UnsendableMessage(f"form option value longer than {OPTION_VALUE_LIMIT} characters")
+    return {"text": _plain(label, BUTTON_LABEL_LIMIT), "value": value}
+
+
+def _input_element(spec: FormField) -> dict[str, Any]:
+    if spec.kind == "text":
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": FIELD_ACTION,
+                                   "multiline": spec.multiline}
+        if spec.initial and spec.initial[0]:
+            element["initial_value"] = spec.initial[0]
+        if spec.max_length:
+            element["max_length"] = spec.max_length
+    else:
+        if not spec.options:
+            raise UnsendableMessage(f"form field {spec.name!r} has no options")
+        options = [_option(value, label) for value, label in spec.options[:OPTIONS_PER_SELECT]]
+        chosen = [o for o in options if o["value"] in spec.initial]
+        element = {"type": "static_select" if spec.kind == "select" else "multi_static_select",
+                   "action_id": FIELD_ACTION, "options": options}
+        if chosen and spec.kind == "select":
+            element["initial_option"] = chosen[0]
+        elif chosen:
+            element["initial_options"] = chosen
+    if spec.placeholder:
+        element["placeholder"] = _plain(spec.placeholder, PLACEHOLDER_LIMIT)
+    return element
+
+
+def modal_view(form: Form) -> dict[str, Any]:
+    """A Slack modal for a core form; the form's action and value travel in `private_metadata`."""
+    metadata = json.dumps({"action": form.action, "value": form.value}, separators=(",", ":"))
+    if len(metadata) > METADATA_LIMIT:
+        raise UnsendableMessage("form value too long for a modal")
+    view_blocks: list[dict[str, Any]] = []
+    if form.intro:
+        view_blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(form.intro)[:SECTION_LIMIT]}})
+    for spec in form.fields:
+        view_blocks.append({"type": "input", "block_id": spec.name, "optional": not spec.required,
+                            "label": _plain(spec.label, LABEL_LIMIT), "element": _input_element(spec)})
+    return {"type": "modal", "callback_id": MODAL_CALLBACK, "title": _plain(form.title, MODAL_TITLE_LIMIT),
+            "submit": _plain(form.submit_label, MODAL_BUTTON_LIMIT), "close": _plain(CANCEL_LABEL, MODAL_BUTTON_LIMIT),
+            "private_metadata": metadata, "blocks": view_blocks}
+
+
+def read_modal(view: dict[str, Any]) -> tuple[str, str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """A submitted modal back to (form action, form value, values per field name). Raises ValueError/KeyError/
+    TypeError when the view is not one of ours or is malformed."""
+    metadata = json.loads(view["private_metadata"])
+    action, value = metadata["action"], metadata.get("value", "")
+    if not isinstance(action, str) or not isinstance(value, str):
+        raise ValueError("private_metadata is not a peerbot form")
+    fields: list[tuple[str, tuple[str, ...]]] = []
+    for name, elements in (view.get("state") or {}).get("values", {}).items():
+        entered = elements.get(FIELD_ACTION) or {}
+        kind = entered.get("type")
+        if kind == "plain_text_input":
+            text = entered.get("value")
+            values: tuple[str, ...] = (unescape(text),) if isinstance(text, str) and text else ()
+        elif kind == "static_select":
+            chosen = entered.get("selected_option")
+            values = (str(chosen["value"]),) if chosen else ()
+        elif kind == "multi_static_select":
+            values = tuple(str(o["value"]) for o in entered.get("selected_options") or ())
+        else:
+            continue
+        fields.append((str(name), values))
+    return action, value, tuple(fields)

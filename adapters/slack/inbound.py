@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from adapters.slack.blocks import HOME_PREFIX, decode_action, unescape
+from adapters.slack.blocks import HOME_PREFIX, MODAL_CALLBACK, decode_action, read_modal, unescape
 from bot.events import (
     ActionInvoked,
     CommandInvoked,
     ConversationRef,
+    FormSubmitted,
     MemberJoined,
     MessageReceived,
     MessageRef,
@@ -103,7 +104,7 @@ def command_event(body: dict[str, Any], now: datetime) -> CommandInvoked:
         raise Malformed("text is not a string")
     return CommandInvoked(UserRef(PLATFORM, workspace, _str(body, "user_id")),
                           conversation_for(workspace, _str(body, "channel_id")), unescape(text).strip(), now,
-                          event_id=_str(body, "trigger_id"))
+                          event_id=_str(body, "trigger_id"), interaction=_str(body, "trigger_id"))
 
 
 def action_events(body: dict[str, Any], now: datetime, home_channel: str | None = None,
@@ -131,12 +132,28 @@ def action_events(body: dict[str, Any], now: datetime, home_channel: str | None 
             dm = channel_id or home_channel
             if not isinstance(dm, str) or not dm:
                 raise Malformed("no DM channel for an App Home button")
-            events.append(CommandInvoked(user, conversation_for(workspace, dm), value, now, event_id=event_id))
+            events.append(CommandInvoked(user, conversation_for(workspace, dm), value, now, event_id=event_id,
+                                         interaction=trigger))
             continue
         if not isinstance(channel_id, str) or not channel_id:
             raise Malformed("missing channel")
         ref = (MessageRef(PLATFORM, workspace, channel_id, message_ts)
                if isinstance(message_ts, str) and message_ts else None)
         events.append(ActionInvoked(user, conversation_for(workspace, channel_id), name, value, now, message=ref,
-                                    label=label, event_id=event_id))
+                                    label=label, event_id=event_id, interaction=trigger))
     return events
+
+
+def form_event(body: dict[str, Any], now: datetime) -> FormSubmitted | None:
+    """`view_submission` of one of our modals: the values per field, the form's action and value."""
+    view = body.get("view")
+    if not isinstance(view, dict):
+        raise Malformed("missing view")
+    if view.get("callback_id") != MODAL_CALLBACK:
+        return None
+    workspace = team_of(body)
+    user_id = _str(body.get("user"), "id")
+    action, value, fields = read_modal(view)
+    submission = body.get("trigger_id") or f"{_str(view, 'id')}:{view.get('hash', '')}"
+    return FormSubmitted(UserRef(PLATFORM, workspace, user_id), None, action, value, fields, now,
+                         event_id=f"view:{submission}")

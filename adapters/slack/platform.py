@@ -29,7 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import blocks, inbound
 from adapters.slack.inbound import PLATFORM, Malformed
 from bot.config import SlackSettings
-from bot.events import ConversationRef, InboundEvent, MessageRef, OutboundMessage, UserInfo, UserRef
+from bot.events import ConversationRef, Form, InboundEvent, MessageRef, OutboundMessage, UserInfo, UserRef
 from bot.ports import Clock, EventSink, PermanentSendError, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class SlackPlatform:
     """One Slack workspace. `crisis_footer` is shown on the App Home tab (the way to a human, always)."""
 
     platform = PLATFORM
-    capabilities = frozenset({"ephemeral", "threads", "buttons", "files"})
+    capabilities = frozenset({"ephemeral", "threads", "buttons", "files", "forms"})
 
     def __init__(self, settings: SlackSettings, clock: Clock, crisis_footer: str = "",
                  client: AsyncWebClient | None = None) -> None:
@@ -183,6 +183,7 @@ class SlackPlatform:
         app.event("app_home_opened")(self._on_home_opened)
         app.command("/peer")(self._on_command)
         app.action(re.compile(".*"))(self._on_action)
+        app.view(re.compile(".*"))(self._on_form)
         # Everything else the app is subscribed to is acknowledged and ignored (an unhandled event would be
         # answered 404, and Slack would keep retrying it).
         app.event(re.compile(".*"))(self._ignore)
@@ -242,6 +243,12 @@ class SlackPlatform:
             self._spawn(self._home_button(body, user_id), "slack-home-action")
             return
         self._hand_over("action", lambda: list(inbound.action_events(body, self.clock.now())))
+
+    async def _on_form(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()  # closes the modal; the core answers in the DM (saved, or what could not be saved)
+        if body.get("type") != "view_submission":
+            return
+        self._hand_over("form", lambda: [e] if (e := inbound.form_event(body, self.clock.now())) else [])
 
     async def _home_button(self, body: dict[str, Any], user_id: str) -> None:
         """An App Home button: its answer goes to the person's DM, opened first if we have not seen it yet."""
@@ -346,6 +353,15 @@ class SlackPlatform:
 
     async def delete(self, ref: MessageRef) -> None:
         await self._call("chat.delete", lambda: self.client.chat_delete(channel=ref.channel_id, ts=ref.message_id))
+
+    async def open_form(self, user: UserRef, interaction: str, form: Form) -> None:
+        """A modal in answer to a press or command; Slack's trigger_id lasts 3 seconds (`expired_trigger_id` is
+        permanent: the person presses again)."""
+        try:
+            view = blocks.modal_view(form)
+        except blocks.UnsendableMessage as exc:
+            raise PermanentSendError(f"views.open: {exc}") from None
+        await self._call("views.open", lambda: self.client.views_open(trigger_id=interaction, view=view))
 
     async def get_user(self, user: UserRef) -> UserInfo:
         response = await self._call("users.info", lambda: self.client.users_info(user=user.user_id))
