@@ -33,6 +33,7 @@ class Call:
     args: dict[str, Any]
     ok: bool = True
     response: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when the fake received it
 
     @property
     def ts(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,8 +18,8 @@ from adapters.slack import SlackPlatform
 from adapters.slack.blocks import HOME_PREFIX, render
 from bot.app import App
 from bot.config import Settings
-from bot.events import Choice, ChoiceKind, OutboundMessage
-from bot.ports import ManualClock
+from bot.events import Choice, ChoiceKind, ConversationRef, OutboundMessage
+from bot.ports import ManualClock, PermanentSendError, TransientSendError
 from bot.scheduler import SandboxTicker
 from bot.store import OutboxStatus
 from bot.wiring import build_app
@@ -34,6 +35,7 @@ from tests.slack_fake import (
     dm_event,
     event_body,
     press_payload,
+    sign,
 )
 
 MOD = "UMOD"
@@ -421,3 +423,71 @@ async def test_socket_mode_serves_the_same_handlers_over_a_websocket(fake: FakeS
     finally:
         await platform.stop()
         await store.close()
+
+
+def test_markdown_bold_becomes_slack_bold() -> None:
+    text, _ = render(OutboundMessage("**Quiet Heron 42** · post AB12\nhello"))
+    assert text.startswith("*Quiet Heron 42* · post AB12")
+
+
+async def test_anonymous_reply_goes_in_the_thread_of_the_post(workspace: Workspace) -> None:
+    await workspace.join("U1", "Skip", "Skip", "Skip", "Skip", "Skip")
+    await workspace.join("U2", "Skip", "Skip", "Skip", "Skip", "Skip")
+    await workspace.command("U1", "post chronic-pain what helps you sleep?")
+    post = workspace.fake.posts_to(PAIN)[-1]
+    await workspace.press("U2", "Reply")
+    hint = workspace.fake.dms_to("U2")[-1].text
+    post_id = hint.split("`/peer reply ")[1].split()[0]
+    await workspace.command("U2", f"reply {post_id} a warm bath and no screens")
+    reply = workspace.fake.posts_to(PAIN)[-1]
+    assert reply.args.get("thread_ts") == post.ts and "warm bath" in reply.text and "U2" not in reply.text
+
+
+async def test_a_command_in_a_channel_is_answered_privately(workspace: Workspace) -> None:
+    await workspace.command("U1", "help", channel=PAIN)
+    assert workspace.fake.posts_to(PAIN) == []
+    private = workspace.fake.of("chat.postEphemeral", channel=PAIN, user="U1")
+    assert private and "/peer" in private[0].text
+
+
+async def test_slack_url_verification_is_answered(workspace: Workspace) -> None:
+    body = json.dumps({"token": "legacy", "challenge": "c-123", "type": "url_verification"})
+    async with workspace.slack.session.post(workspace.slack.url, data=body.encode(), headers={
+            "Content-Type": "application/json", **sign(body)}) as response:
+        assert response.status == 200 and "c-123" in await response.text()
+
+
+async def test_posts_to_one_channel_are_spaced(fake: FakeSlack, clock: ManualClock) -> None:
+    settings = slack_settings(fake.url, post_interval_seconds=0.2)
+    platform = SlackPlatform(settings.slack, clock)
+    channel = ConversationRef("slack", TEAM, PAIN)
+    for n in range(3):
+        await platform.send(channel, OutboundMessage(f"post {n}"), idempotency_key=f"k{n}")
+    await platform.send(ConversationRef("slack", TEAM, MODS), OutboundMessage("alert"), idempotency_key="k9")
+    times = [c.at for c in fake.calls if c.method == "chat.postMessage"]
+    assert times[1] - times[0] >= 0.19 and times[2] - times[1] >= 0.19
+    assert times[3] - times[2] < 0.19  # another channel does not wait
+
+
+@pytest.mark.parametrize(("status", "error", "transient"), [
+    (200, "channel_not_found", False), (200, "not_in_channel", False), (200, "is_archived", False),
+    (200, "invalid_auth", False), (200, "msg_too_long", False), (500, "internal_error", True),
+    (503, "service_unavailable", True), (200, "ratelimited", True),
+])
+async def test_slack_errors_map_to_retry_or_dead_letter(fake: FakeSlack, clock: ManualClock, status: int,
+                                                        error: str, transient: bool) -> None:
+    platform = SlackPlatform(slack_settings(fake.url).slack, clock)
+    fake.fail_next("chat.postMessage", status=status, error=error)
+    with pytest.raises(TransientSendError if transient else PermanentSendError) as caught:
+        await platform.send(ConversationRef("slack", TEAM, PAIN), OutboundMessage("x"), idempotency_key="k")
+    assert error in str(caught.value) or "rate limited" in str(caught.value)
+    assert isinstance(caught.value, TransientSendError) == transient
+
+
+async def test_an_unreachable_slack_is_a_transient_error(clock: ManualClock) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    platform = SlackPlatform(slack_settings(f"http://127.0.0.1:{port}/api/").slack, clock)
+    with pytest.raises(TransientSendError):
+        await platform.send(ConversationRef("slack", TEAM, PAIN), OutboundMessage("x"), idempotency_key="k")

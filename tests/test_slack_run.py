@@ -121,15 +121,19 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
 
 async def test_peerbot_run_serves_the_whole_journey_in_slack(bot: Bot) -> None:
     fake = bot.fake
-    # Onboarding: consent first, then the steps.
+    # Onboarding: consent first, then the profile in a modal opened in answer to the press.
     await bot.command("U1", "join")
     await bot.next_dm("U1", 0)
     assert fake.dms_to("U1")[0].labels == ["I agree", "No thanks"]
-    for label in ["I agree", "Skip", "Skip", "Skip", "Skip"]:
-        await bot.press("U1", label)
+    await bot.press("U1", "I agree")
+    await bot.press("U1", "Fill in a form instead")
+    opened = await fake.wait_for("views.open", trigger_id=bot.slack.last_trigger)
+    view = json.loads(opened.args["view"]) if isinstance(opened.args["view"], str) else opened.args["view"]
     seen = len(fake.dms_to("U1"))
-    await bot.press("U1", "Daily")
+    assert await bot.slack.submit("U1", view, {"topics": ["chronic-pain"], "checkins": "daily"}) == 200
     await bot.next_dm("U1", seen)  # onboarding done
+    # The bot with one member and a mentor is where a pairing relay journey goes: bot.command("U2", "mentor"),
+    # bot.command("U1", "pair"), bot.press(...), bot.say("U1", "...") and wait for fake.posts_to(dm_channel("U2")).
 
     # An anonymous post lands in the group channel, without mentions or the author's id.
     await bot.command("U1", "post chronic-pain <!channel> nights are the worst, what helps you?")

@@ -9,6 +9,7 @@ become one static select whose option values carry `action:value`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bot.events import Choice, ChoiceKind, Form, FormField, OutboundMessage
@@ -28,6 +29,14 @@ SELECT_PLACEHOLDER = "Choose…"
 
 class UnsendableMessage(ValueError):
     """The message cannot be expressed in Block Kit (a value longer than Slack accepts)."""
+
+
+_MARKDOWN_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+
+
+def mrkdwn(text: str) -> str:
+    """The core writes Markdown bold (`**x**`); Slack's mrkdwn writes it `*x*`. Backticks mean the same."""
+    return _MARKDOWN_BOLD.sub(r"*\1*", text)
 
 
 def escape(text: str) -> str:
@@ -110,7 +119,7 @@ def actions_blocks(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render(message: OutboundMessage, ping: str = "") -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks). `ping` is the adapter's own mention markup for a re-page (`<!here>`), unescaped."""
-    body = escape(message.text)
+    body = mrkdwn(escape(message.text))
     if ping:
         body = f"{ping} {body}"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}

@@ -239,8 +239,10 @@ class SlackPlatform:
         if body.get("type") != "block_actions":
             return
         user_id = (body.get("user") or {}).get("id")
-        if (body.get("container") or {}).get("type") == "view" and isinstance(user_id, str):
-            self._spawn(self._home_button(body, user_id), "slack-home-action")
+        if (body.get("container") or {}).get("type") == "view":
+            # Only the App Home tab has buttons of ours in a view (modal inputs do not dispatch actions).
+            if (body.get("view") or {}).get("type") == "home" and isinstance(user_id, str):
+                self._spawn(self._home_button(body, user_id), "slack-home-action")
             return
         self._hand_over("action", lambda: list(inbound.action_events(body, self.clock.now())))
 
