@@ -3,6 +3,7 @@ real core, store and outbox, against a local fake Slack Web API that records wha
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -18,7 +19,7 @@ from adapters.slack import SlackPlatform
 from adapters.slack.blocks import HOME_PREFIX, render
 from bot.app import App
 from bot.config import Settings
-from bot.events import Choice, ChoiceKind, ConversationRef, OutboundMessage
+from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage
 from bot.ports import ManualClock, PermanentSendError, TransientSendError
 from bot.scheduler import SandboxTicker
 from bot.store import OutboxStatus
@@ -491,3 +492,35 @@ async def test_an_unreachable_slack_is_a_transient_error(clock: ManualClock) -> 
     platform = SlackPlatform(slack_settings(f"http://127.0.0.1:{port}/api/").slack, clock)
     with pytest.raises(TransientSendError):
         await platform.send(ConversationRef("slack", TEAM, PAIN), OutboundMessage("x"), idempotency_key="k")
+
+
+async def test_events_are_acknowledged_before_the_work_and_a_retry_during_it_is_processed_once(
+        fake: FakeSlack, tmp_path: Path, clock: ManualClock) -> None:
+    settings = slack_settings(fake.url)
+    store = await SQLiteStore.open(str(tmp_path / "ack.db"))
+    platform = SlackPlatform(settings.slack, clock)
+    app = build_app(settings, store, clock, {"slack": platform})
+    gate = asyncio.Event()
+    handed: list[str | None] = []
+
+    async def slow_core(event: InboundEvent) -> None:
+        handed.append(event.event_id)
+        await gate.wait()  # the core is busy (a slow database, say) for as long as the test wants
+        await app.handle(event)
+
+    await platform.start(slow_core)
+    client = SlackClient(f"http://127.0.0.1:{platform.http_port}/slack/events")
+    try:
+        body = dm_event("U1", "i want to kill myself", event_id="Ev0SLOW")
+        assert await client.event(body) == 200  # answered while the work has not even started
+        assert await client.event(body, retry_num=1) == 200  # Slack retries meanwhile
+        assert not gate.is_set() and fake.of("chat.postMessage") == []
+        gate.set()
+        await platform.idle()
+        await app.dispatcher.drain()
+        assert handed == ["Ev0SLOW", "Ev0SLOW"]  # the same id both times...
+        assert len(fake.posts_to(MODS)) == 1 and len(fake.dms_to("U1")) == 1  # ...so it is handled once
+    finally:
+        await client.close()
+        await platform.stop()
+        await store.close()

@@ -145,8 +145,8 @@ class SlackPlatform:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or ()  # the real port when configured as 0
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        addresses = self._runner.addresses  # the real port when configured as 0
+        self.http_port = int(addresses[0][1]) if addresses else self.settings.port
 
     async def _http_events(self, request: web.Request) -> web.Response:
         """Events API, interactivity and slash commands; bolt checks the signature (401 if forged)."""
