@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack import SlackPlatform
+from adapters.slack import SlackPlatform, SlackStartupError
 from adapters.slack.blocks import HOME_PREFIX, render
 from bot.app import App
 from bot.config import Settings
@@ -25,6 +25,7 @@ from bot.scheduler import SandboxTicker
 from bot.store import OutboxStatus
 from bot.wiring import build_app
 from storage.sqlite import SQLiteStore
+from tests.conftest import ROOT
 from tests.slack_fake import (
     BOT_USER,
     TEAM,
@@ -524,3 +525,29 @@ async def test_events_are_acknowledged_before_the_work_and_a_retry_during_it_is_
         await client.close()
         await platform.stop()
         await store.close()
+
+
+async def test_a_command_in_a_channel_without_the_bot_is_answered_in_the_dm(workspace: Workspace) -> None:
+    workspace.fake.fail_next("chat.postEphemeral", error="channel_not_found")
+    await workspace.command("U1", "i want to kill myself", channel="CRANDOM")
+    assert "988" in workspace.fake.posts_to(dm_channel("U1"))[-1].text  # the resources still reach the person
+    assert await workspace.store.outbox.items(OutboxStatus.DEAD) == []
+
+
+async def test_a_bad_app_token_stops_socket_mode_start_with_the_key_named(fake: FakeSlack,
+                                                                          clock: ManualClock) -> None:
+    fake.fail_next("apps.connections.open", error="invalid_auth")
+    platform = SlackPlatform(slack_settings(fake.url, mode="socket", app_token="xapp-bad").slack, clock)
+    with pytest.raises(SlackStartupError, match=r"slack\.app_token"):
+        await platform.start(lambda event: asyncio.sleep(0))
+    await platform.stop()
+
+
+def test_the_manifest_subscribes_to_what_the_adapter_handles() -> None:
+    manifest = (ROOT / "adapters" / "slack" / "manifest.yml").read_text(encoding="utf-8")
+    for needed in ("message.im", "message.channels", "message.groups", "member_joined_channel", "app_home_opened",
+                   "command: /peer", "home_tab_enabled: true", "socket_mode_enabled: true", "usergroups:read",
+                   "chat:write", "im:write", "files:write", "users:read", "commands", "/slack/events"):
+        assert needed in manifest, needed
+    interactivity = manifest.split("interactivity:")[1]
+    assert "is_enabled: true" in interactivity.splitlines()[1]

@@ -43,6 +43,10 @@ TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "
                               "request_timeout", "team_added_to_org", "accesslimited"})
 
 
+# A private answer in a channel that cannot be given there (the bot is not in it, or the person left it).
+EPHEMERAL_FALLBACK_ERRORS = ("channel_not_found", "not_in_channel", "user_not_in_channel", "is_archived")
+
+
 class SlackStartupError(Exception):
     """Slack refused the configured credentials or the adapter could not start; the text is for the operator."""
 
@@ -130,13 +134,30 @@ class SlackPlatform:
             log.warning("slack: no moderator_usergroup or moderator_users configured; nobody can use moderator "
                         "commands or alert buttons on Slack")
         if self.settings.mode == "http":
-            await self._start_http()
+            try:
+                await self._start_http()
+            except OSError as exc:
+                raise SlackStartupError(f"slack: cannot listen on {self.settings.host}:{self.settings.port} "
+                                        f"({exc.strerror or exc}); check slack.host and slack.port") from None
         else:
-            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token.get_secret_value(),
-                                                  web_client=self.client)
-            await self._socket.connect_async()
+            await self._start_socket_mode()
         log.info("slack adapter started", extra={"mode": self.settings.mode, "team": self.team_id,
                                                   "port": self.http_port})
+
+    async def _start_socket_mode(self) -> None:
+        app_token = self.settings.app_token.get_secret_value()
+        # Ask for the websocket URL ourselves first: the socket-mode client retries a refused token forever,
+        # where the operator needs a clear error. The client then connects to the URL we got.
+        try:
+            opened = await self.client.apps_connections_open(app_token=app_token)
+        except SlackApiError as exc:
+            raise SlackStartupError(f"slack: Socket Mode refused ({exc.response.get('error', 'unknown error')}); "
+                                    "check slack.app_token (an xapp- token with connections:write)") from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            raise SlackStartupError(f"slack: cannot reach {self.settings.api_url} ({type(exc).__name__})") from None
+        self._socket = AsyncSocketModeHandler(self.bolt, app_token, web_client=self.client)
+        self._socket.client.wss_uri = str(opened["url"])
+        await self._socket.connect_async()
 
     async def _start_http(self) -> None:
         server = web.Application()
@@ -329,8 +350,16 @@ class SlackPlatform:
             common["thread_ts"] = to.thread_id
         await self._paced(to.channel_id)
         if ephemeral_to is not None:
-            response = await self._call("chat.postEphemeral", lambda: self.client.chat_postEphemeral(
-                user=ephemeral_to.user_id, **common))
+            try:
+                response = await self._call("chat.postEphemeral", lambda: self.client.chat_postEphemeral(
+                    user=ephemeral_to.user_id, **common))
+            except PermanentSendError as exc:
+                if not str(exc).endswith(EPHEMERAL_FALLBACK_ERRORS):
+                    raise
+                # `/peer` typed in a channel the bot is not in: the private answer comes in the DM instead
+                # (it may be crisis resources; it must reach the person).
+                log.info("slack ephemeral answer sent as a DM", extra={"reason": str(exc)})
+                return await self.send(await self.open_dm(ephemeral_to), message, idempotency_key=idempotency_key)
             return MessageRef(PLATFORM, to.workspace, to.channel_id, str(response.get("message_ts", "")))
         if message.attachment is not None:
             return await self._upload(to, message, text)
