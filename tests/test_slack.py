@@ -551,3 +551,19 @@ def test_the_manifest_subscribes_to_what_the_adapter_handles() -> None:
         assert needed in manifest, needed
     interactivity = manifest.split("interactivity:")[1]
     assert "is_enabled: true" in interactivity.splitlines()[1]
+
+
+async def test_pairing_relay_through_slack_carries_no_identity_or_mentions(workspace: Workspace) -> None:
+    pytest.importorskip("bot.features.pairing", reason="mentor pairing comes from its own branch")
+    profile = ("Diabetes", "Done", "English", "Use Europe/London", "No check-ins")
+    await workspace.join("UMAYA", "Mentor", *profile)
+    await workspace.command("UMAYA", "mentor intro Type 1 for 15 years, happy to talk.")
+    await workspace.press(MOD, "Approve")
+    await workspace.join("UALICE", "Looking for support", *profile)
+    await workspace.command("UALICE", "pair Newly diagnosed and a bit lost")
+    await workspace.press("UMAYA", "Accept")
+    await workspace.press("UALICE", "Start")
+    await workspace.say("UALICE", "Hi! <!channel> <@U123> thanks for taking me on")
+    relayed = workspace.fake.posts_to(dm_channel("UMAYA"))[-1].text
+    assert "thanks for taking me on" in relayed
+    assert "<!channel>" not in relayed and "<@U123>" not in relayed and "UALICE" not in relayed
