@@ -322,7 +322,8 @@ async def test_channel_message_in_a_group_is_read_and_screened(workspace: Worksp
     assert private and "988" in private[-1].text  # resources privately, in the channel
 
 
-async def test_bot_messages_edits_and_malformed_events_are_skipped(workspace: Workspace) -> None:
+async def test_bot_messages_edits_and_malformed_events_are_skipped(workspace: Workspace,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     slack = workspace.slack
     own = dm_event(BOT_USER, "i want to kill myself")
     edited = dm_event("U1", "i want to kill myself")
@@ -330,9 +331,13 @@ async def test_bot_messages_edits_and_malformed_events_are_skipped(workspace: Wo
     from_bot = dm_event("U2", "i want to kill myself")
     from_bot["event"]["bot_id"] = "B0OTHER"
     broken = event_body({"type": "message", "channel_type": "im", "text": "no user or channel"})
-    for body in (own, edited, from_bot, broken):
-        assert await slack.event(body) == 200
-    await workspace.settle()
+    with caplog.at_level(logging.WARNING):
+        for body in (own, edited, from_bot, broken):
+            assert await slack.event(body) == 200
+        await workspace.settle()
+    assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
+        "malformed slack payload skipped"]
+    assert "kill myself" not in caplog.text and "no user or channel" not in caplog.text
     assert [c.method for c in workspace.fake.calls if c.method.startswith("chat.")] == []
     await workspace.say("U1", "hello")  # still serving
     assert workspace.fake.dms_to("U1")
@@ -357,12 +362,27 @@ async def test_app_home_shows_a_join_button_that_starts_onboarding(workspace: Wo
     assert fake.posts_to(dm_channel("U7"))[-1].labels == ["I agree", "No thanks"]
 
 
-async def test_member_joining_a_group_channel_is_an_event(workspace: Workspace) -> None:
-    body = event_body({"type": "member_joined_channel", "user": "U4", "channel": PAIN, "channel_type": "C",
-                       "team": TEAM})
-    assert await workspace.slack.event(body) == 200
-    await workspace.settle()  # no feature greets on join yet; the event must not fail or be refused
-    assert await workspace.store.outbox.items(OutboxStatus.DEAD) == []
+async def test_member_joining_a_group_channel_reaches_the_core_as_member_joined(
+        fake: FakeSlack, clock: ManualClock) -> None:
+    platform = SlackPlatform(slack_settings(fake.url).slack, clock)
+    seen: list[InboundEvent] = []
+
+    async def core(event: InboundEvent) -> None:
+        seen.append(event)
+
+    await platform.start(core)
+    client = SlackClient(f"http://127.0.0.1:{platform.http_port}/slack/events")
+    try:
+        joined = event_body({"type": "member_joined_channel", "user": "U4", "channel": PAIN, "channel_type": "C",
+                             "team": TEAM}, event_id="Ev0JOIN")
+        team = event_body({"type": "team_join", "user": {"id": "U5", "is_bot": False}}, event_id="Ev0TEAM")
+        assert await client.event(joined) == 200 and await client.event(team) == 200
+        await platform.idle()
+    finally:
+        await client.close()
+        await platform.stop()
+    assert [(type(e).__name__, e.user.user_id, e.conversation and e.conversation.channel_id, e.event_id)
+            for e in seen] == [("MemberJoined", "U4", PAIN, "Ev0JOIN"), ("MemberJoined", "U5", None, "Ev0TEAM")]
 
 
 async def test_export_arrives_as_a_file(workspace: Workspace) -> None:
