@@ -7,6 +7,8 @@ import asyncio
 import json
 import logging
 import socket
+import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -255,8 +257,16 @@ async def test_unacknowledged_alert_is_repaged_with_here(workspace: Workspace) -
 
 
 async def test_forged_signature_is_refused_and_causes_nothing(workspace: Workspace) -> None:
-    status = await workspace.slack.event(dm_event("U1", "i want to kill myself"), secret="not-the-secret")
-    assert status == 401
+    slack = workspace.slack
+    assert await slack.event(dm_event("U1", "i want to kill myself"), secret="not-the-secret") == 401
+    form = urllib.parse.urlencode(command_form("U1", "join"))
+    assert await slack.post(form, "application/x-www-form-urlencoded", secret="not-the-secret") == 401
+    # A correctly signed request replayed ten minutes later is refused too.
+    body = json.dumps(dm_event("U1", "hello"))
+    old = sign(body, timestamp=int(time.time()) - 600)
+    async with slack.session.post(slack.url, data=body.encode(),
+                                  headers={"Content-Type": "application/json", **old}) as response:
+        assert response.status == 401
     await workspace.settle()
     assert [c.method for c in workspace.fake.calls if c.method != "auth.test"] == []
     assert await workspace.store.outbox.items() == []
