@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from adapters.slack import SlackPlatform, SlackStartupError
-from adapters.slack.blocks import HOME_PREFIX, render
+from adapters.slack.blocks import HOME_PREFIX, decode_action, render
 from bot.app import App
 from bot.config import Settings
 from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage
@@ -597,3 +597,11 @@ async def test_pairing_relay_through_slack_carries_no_identity_or_mentions(works
     relayed = workspace.fake.posts_to(dm_channel("UMAYA"))[-1].text
     assert "thanks for taking me on" in relayed
     assert "<!channel>" not in relayed and "<@U123>" not in relayed and "UALICE" not in relayed
+
+
+def test_a_button_without_a_value_round_trips_as_empty() -> None:
+    _, blocks = render(OutboundMessage("topics?", (Choice("Done", "onb.topics_done", ""),)))
+    button = blocks[-1]["elements"][0]
+    assert "value" not in button  # Slack refuses an empty value
+    assert decode_action({"action_id": button["action_id"], "text": button["text"]}) == ("onb.topics_done", "",
+                                                                                       "Done")

@@ -77,8 +77,10 @@ def _button(choice: Choice, index: int) -> dict[str, Any]:
         raise UnsendableMessage(f"button value longer than {BUTTON_VALUE_LIMIT} characters")
     button: dict[str, Any] = {
         "type": "button", "action_id": button_action_id(choice.action, index),
-        "text": _plain(choice.label, BUTTON_LABEL_LIMIT), "value": choice.value,
+        "text": _plain(choice.label, BUTTON_LABEL_LIMIT),
     }
+    if choice.value:  # Slack refuses an empty value; a press without one reads as ""
+        button["value"] = choice.value
     if choice.style != "default":
         button["style"] = choice.style
     return button
