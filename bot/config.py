@@ -74,12 +74,30 @@ class SlackSettings(_Section):
     app_token: SecretStr = SecretStr("")
     signing_secret: SecretStr = SecretStr("")
     host: str = "127.0.0.1"
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: int = Field(default=3000, ge=0, le=65535)  # 0: any free port (logged at start)
     api_url: str = "https://slack.com/api/"
     moderator_channel: str = ""
+    # Who may use moderator commands and buttons: members of this user group ("S0123ABC") and/or these user ids.
+    moderator_usergroup: str = ""
+    moderator_users: list[str] = Field(default_factory=list)
+    # How long the user group's member list is trusted before it is asked for again.
+    moderator_cache_seconds: float = Field(default=300.0, ge=0, le=86400)
+    # Who a re-paged alert notifies: "here" (active members of the moderator channel) or "usergroup".
+    repage_mention: Literal["here", "usergroup"] = "here"
+    # Slack allows about one message per second per channel: the adapter spaces its posts this far apart.
+    post_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL like https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
 
     @model_validator(mode="after")
     def _needs_credentials_when_enabled(self) -> SlackSettings:
+        if self.repage_mention == "usergroup" and not self.moderator_usergroup:
+            raise ValueError("slack.repage_mention = \"usergroup\" needs slack.moderator_usergroup")
         if not self.enabled:
             return self
         missing = [name for name in ("bot_token",) if not getattr(self, name).get_secret_value()]

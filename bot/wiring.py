@@ -147,21 +147,22 @@ def discord_platform(settings: Settings, clock: Clock, app: App) -> ChatPlatform
 
 
 async def _start_platform(platform: ChatPlatform, sink: Callable[[object], Awaitable[None]]) -> None:
-    if platform.platform != "discord":
+    """Start one adapter; a refused token, a missing intent or a port in use becomes the operator's sentence."""
+    if platform.platform == "discord":
+        from adapters.discord_bot import DiscordStartError as AdapterStartError
+    elif platform.platform == "slack":
+        from adapters.slack import SlackStartupError as AdapterStartError
+    else:
         await platform.start(sink)
         return
-    from adapters.discord_bot import DiscordStartError
-
     try:
         await platform.start(sink)
-    except DiscordStartError as exc:  # a refused token, a missing intent: the operator's sentence, no traceback
+    except AdapterStartError as exc:
         raise StartupError(str(exc)) from None
 
 
 async def run_bot(settings: Settings) -> int:
     """`peerbot run`: the enabled adapters, the dispatcher loop and the wall-clock scheduler, until stopped."""
-    if settings.slack.enabled:
-        raise StartupError("slack: this version of peerbot does not ship that adapter yet")
     clock = SystemClock()
     store = await open_store(settings.storage.url)
     platforms: dict[str, ChatPlatform] = {}
@@ -169,10 +170,18 @@ async def run_bot(settings: Settings) -> int:
     if settings.console.enabled:
         console = console_platform(settings, clock, lambda item: print(item.as_text(), flush=True))
         platforms[console.platform] = console
+    slack = None
+    if settings.slack.enabled:
+        from adapters.slack import SlackPlatform  # only a Slack deployment pays for importing bolt
+
+        slack = SlackPlatform(settings.slack, clock)
+        platforms[slack.platform] = slack
     if not platforms and not settings.discord.enabled:
         await store.close()
         raise StartupError("no adapter is enabled: enable [console], [slack] or [discord]")
     app = build_app(settings, store, clock, platforms)
+    if slack is not None:
+        slack.crisis_footer = app.texts.crisis_footer  # shown on the App Home tab
     if settings.discord.enabled:
         platforms["discord"] = discord_platform(settings, clock, app)
     scheduler = LiveScheduler(app.router.ticks, clock.now, settings.scheduler.tick_timeout_seconds,
