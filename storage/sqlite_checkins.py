@@ -115,11 +115,16 @@ class DirectMessagePayloads:
             middle, rest = second.split(marks[1])
             before_user, tail = rest.split(marks[2])
             self._pieces = (first, middle, before_user, tuple(tail.split(str(_SAMPLE_ID))))
-            checks = ((UserRef("slack", "T0\"x", "U\\1 ü"), 12), (UserRef("discord", "9", "\u2028"), 98_765))
+            checks = ((UserRef("slack", "T0\"x", "U\\1 ü"), 12), (UserRef("disc\\ord\"", "9", "\u2028"), 98_765))
             if any(self(user, cid) != _payload(SendDirect(user, message(cid))) for user, cid in checks):
                 self._pieces = None
         if self._pieces is None:
             log.warning("check-in payload template does not match the generic encoding; encoding per item")
+
+    @property
+    def templated(self) -> bool:
+        """True when payloads are filled into one encoding (False: each is encoded on its own, correct but slow)."""
+        return self._pieces is not None
 
     def __call__(self, user: UserRef, checkin_id: int) -> str:
         if self._pieces is None:
@@ -170,8 +175,7 @@ class Checkins:
             return []
         at = ts(now)
         rows = await self._db.execute_fetchall(_DUE, (json.dumps(list(member_ids)), at, at))
-        users: dict[tuple[str, str, str], UserRef] = {}
-        return [DueCheckin(_schedule(row), users.setdefault(row[14:17], UserRef(*row[14:17]))) for row in rows]
+        return [DueCheckin(_schedule(row), UserRef(row[14], row[15], row[16])) for row in rows]
 
     async def record_sent(self, sent: list[SentCheckin], now: datetime, message: Callable[[int], OutboundMessage],
                           key_prefix: str, priority: Priority) -> list[int]:
@@ -194,23 +198,22 @@ class Checkins:
                 found = times[when] = ts(when)
             return found
 
-        await self._db.executemany(
-            "INSERT INTO checkins (id, member_id, due_at, sent_at) VALUES (?, ?, ?, ?)",
-            [(cid, item.member_id, text(item.due_at), at) for cid, item in zip(ids, sent, strict=True)],
-        )
-        # Sending changes only the follow-up fields of a schedule.
-        await self._db.executemany(
-            "UPDATE checkin_schedules SET missed = ?, next_checkin_at = ?, outstanding_id = ? WHERE member_id = ?",
-            [(item.missed, text(item.next_checkin_at), cid, item.member_id) for cid, item in zip(ids, sent,
-                                                                                                 strict=True)],
-        )
         payload = DirectMessagePayloads(message)
         level = int(priority)
+        checkins, schedules, dms = [], [], []
+        for cid, item in zip(ids, sent, strict=True):
+            user = item.user
+            checkins.append((cid, item.member_id, text(item.due_at), at))
+            # Sending changes only the follow-up fields of a schedule.
+            schedules.append((item.missed, text(item.next_checkin_at), cid, item.member_id))
+            dms.append((key_prefix + str(cid), level, payload(user, cid), user.key, at, at))
+        await self._db.executemany("INSERT INTO checkins (id, member_id, due_at, sent_at) VALUES (?, ?, ?, ?)",
+                                   checkins)
         await self._db.executemany(
-            _ENQUEUE_DM,
-            [(key_prefix + str(cid), level, payload(item.user, cid), item.user.key, at, at)
-             for cid, item in zip(ids, sent, strict=True)],
+            "UPDATE checkin_schedules SET missed = ?, next_checkin_at = ?, outstanding_id = ? WHERE member_id = ?",
+            schedules,
         )
+        await self._db.executemany(_ENQUEUE_DM, dms)
         return list(ids)
 
     async def add(self, member_id: int, now: datetime) -> int:
