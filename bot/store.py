@@ -7,12 +7,13 @@ in one `Transaction`, so a crash can never keep one without the other.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.events import MessageRef, OutboundAction, UserRef
+from bot.events import MessageRef, OutboundAction, OutboundMessage, UserRef
 
 
 class Priority(enum.IntEnum):
@@ -350,6 +351,17 @@ class DueCheckin:
     user: UserRef  # where to DM the member
 
 
+@dataclass(frozen=True, slots=True)
+class SentCheckin:
+    """A due check-in being sent: what changes on the member's schedule, and where the DM goes."""
+
+    member_id: int
+    user: UserRef
+    due_at: datetime
+    missed: int  # consecutive unanswered check-ins, counting the one this replaces
+    next_checkin_at: datetime | None
+
+
 class CheckinRepo(Protocol):
     async def schedule(self, member_id: int) -> CheckinSchedule | None: ...
 
@@ -357,13 +369,21 @@ class CheckinRepo(Protocol):
 
     async def delete_schedule(self, member_id: int) -> None: ...
 
-    async def due(self, now: datetime, limit: int) -> list[DueCheckin]:
-        """Schedules whose check-in is due and not paused, oldest first. Called in the transaction that records
-        them as sent, so two workers never send the same check-in."""
+    async def due_members(self, now: datetime) -> list[int]:
+        """The members whose check-in is due at `now`, in member order (the schedules' own order, so a batch of
+        neighbours is written in few pages). Only candidates: `due` checks each again."""
         ...
 
-    async def record_sent(self, sent: list[tuple[CheckinSchedule, datetime]], now: datetime) -> list[int]:
-        """For each (updated schedule, due time): add a check-in and save the schedule with it outstanding.
+    async def due(self, now: datetime, member_ids: Sequence[int]) -> list[DueCheckin]:
+        """Those of `member_ids` whose check-in is still due and not paused, in member order. Called in the
+        transaction that records them as sent, so two workers never send the same check-in."""
+        ...
+
+    async def record_sent(self, sent: list[SentCheckin], now: datetime, message: Callable[[int], OutboundMessage],
+                          key_prefix: str, priority: Priority) -> list[int]:
+        """For each due check-in: add a check-in, save the schedule's follow-up fields with it outstanding, and
+        queue a DM of `message(id)` to the member under the key `key_prefix + id`, all in this transaction.
+        `message` must depend on the id only through `str(id)` (the payload is encoded once per batch).
         Returns the new check-in ids, in order."""
         ...
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Settings
-from bot.features.checkins import falling_trend, next_checkin_at, parse_duration, sparkline
+from bot.events import OutboundMessage, SendDirect, UserRef, action_from_dict, action_to_dict
+from bot.features.checkins import NextTimes, checkin_message, falling_trend, next_checkin_at, parse_duration, sparkline
 from bot.store import Checkin, CheckinSchedule
 from bot.wiring import Sandbox
+from storage.sqlite_checkins import DirectMessagePayloads
 from tests.test_escalation import Box
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday
@@ -75,6 +80,54 @@ def test_a_slowed_schedule_comes_weekly() -> None:
     s = schedule(slowed=True)
     first = next_checkin_at(s, START)
     assert next_checkin_at(s, first) - first == timedelta(days=7)
+
+
+CHOICES: dict[str, list[object]] = {
+    "frequency": ["daily", "weekdays", "weekly", "days"], "days": [(0,), (2,), (0, 2), (4, 5, 6)],
+    "local_time": ["09:00", "02:30", "23:30", "06:45"], "timezone": ["Europe/London", "America/New_York", "Asia/Tokyo"],
+    "quiet_start": [None, "22:00", "01:00"], "quiet_end": [None, "07:00", "08:00"], "slowed": [False, True],
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(base=st.fixed_dictionaries({name: st.sampled_from(values) for name, values in CHOICES.items()}),
+       after=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)))
+def test_a_ticks_shared_next_times_are_each_members_own(base: dict[str, object], after: datetime) -> None:
+    # A tick computes each rule's next time once; members whose schedules differ in any one field still get
+    # exactly their own next time.
+    when = after.replace(tzinfo=UTC)
+    first = schedule(**base)
+    variants = [first] + [replace(first, **{name: value}) for name, values in CHOICES.items() for value in values]
+    shared = NextTimes(when)
+    for s in variants + variants[::-1]:
+        assert shared(s) == next_checkin_at(s, when)
+
+
+def generic_payload(action: SendDirect) -> str:
+    return json.dumps(action_to_dict(action), ensure_ascii=False, separators=(",", ":"))
+
+
+@given(platform=st.sampled_from(["slack", "discord"]) | st.text(max_size=8), workspace=st.text(max_size=12),
+       user_id=st.text(max_size=20), checkin_id=st.integers(1, 10**12))
+def test_checkin_dms_queued_from_the_batch_template_decode_to_the_checkin_message(
+        platform: str, workspace: str, user_id: str, checkin_id: int) -> None:
+    user = UserRef(platform, workspace, user_id)
+    payloads = DirectMessagePayloads(checkin_message)
+    assert payloads.templated  # the check-in message fits the one-encoding-per-batch pattern (the tick's speed)
+    payload = payloads(user, checkin_id)
+    assert payload == generic_payload(SendDirect(user, checkin_message(checkin_id)))
+    assert action_from_dict(json.loads(payload)) == SendDirect(user, checkin_message(checkin_id))
+
+
+def test_a_message_that_uses_its_id_otherwise_is_encoded_item_by_item() -> None:
+    def numbered(checkin_id: int) -> OutboundMessage:
+        return OutboundMessage(f"Check-in no. {checkin_id:06d}, {checkin_id % 7} days to go")
+
+    payloads = DirectMessagePayloads(numbered)
+    assert not payloads.templated
+    for checkin_id in (12, 98_765, 7):
+        user = UserRef("slack", "T1", "U\"2")
+        assert payloads(user, checkin_id) == generic_payload(SendDirect(user, numbered(checkin_id)))
 
 
 def checkin(n: int, mood: int | None, days_ago: float, skipped: bool = False) -> Checkin:
@@ -174,18 +227,21 @@ async def test_a_bot_that_was_down_sends_one_catch_up_checkin_not_a_burst(tmp_pa
         assert len(times(second, "alice", "quick check-in")) == 1
 
 
-async def test_two_ticks_racing_on_one_database_never_send_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [500, 7])
+async def test_two_ticks_racing_on_one_database_never_send_twice(tmp_path: Path, batch_size: int) -> None:
     db = tmp_path / "race.db"
     seen: list[object] = []
-    async with Sandbox(Settings(), START, seen.append, db) as setup:
+    config = Settings(checkins={"batch_size": batch_size})  # 7: many batches each, interleaving the two ticks
+    async with Sandbox(config, START, seen.append, db) as setup:
         for n in range(60):
             for line in (f"m{n}> /peer join", f"m{n}> [I agree]", f"m{n}> /peer checkin daily 10:00"):
                 await setup.play(line)
     later = START + timedelta(days=1, hours=2)
-    async with Sandbox(Settings(), later, seen.append, db) as one, Sandbox(Settings(), later, seen.append, db) as two:
+    async with Sandbox(config, later, seen.append, db) as one, Sandbox(config, later, seen.append, db) as two:
         tick_one, tick_two = (next(t for t in box.app.router.ticks if t.name == "checkins.due") for box in (one, two))
         counts = await asyncio.gather(tick_one.run(later), tick_two.run(later), tick_one.run(later))
         assert sum(c for c in counts if c) == 60
         items = await one.store.outbox.items(None, limit=10_000)
-        sent = [i.key for i in items if i.key.startswith("checkin:") and i.created_at == later]
-        assert len(sent) == len(set(sent)) == 60
+        sent = [i for i in items if i.key.startswith("checkin:") and i.created_at == later]
+        assert len({i.key for i in sent}) == len(sent) == 60
+        assert len({i.action.to.user_id for i in sent if isinstance(i.action, SendDirect)}) == 60  # one each

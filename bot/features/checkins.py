@@ -31,7 +31,7 @@ from bot.events import (
     SendDirect,
 )
 from bot.router import Context
-from bot.store import Checkin, CheckinSchedule, Member, Priority, Transaction
+from bot.store import Checkin, CheckinSchedule, Member, Priority, SentCheckin, Transaction
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -191,6 +191,12 @@ def allowed_weekdays(schedule: CheckinSchedule) -> set[int]:
     return {min(days)} if schedule.slowed else days
 
 
+@functools.lru_cache(maxsize=1024)
+def zone_of(name: str) -> ZoneInfo:
+    # ZoneInfo keeps only a few zones alive by itself; a tick over members in many zones would reload them.
+    return ZoneInfo(name)
+
+
 def _wall(day: date, at: time, zone: ZoneInfo) -> datetime:
     """That wall-clock time in the zone, in UTC. In a spring-forward gap it lands just after the gap; in a
     fall-back overlap it is the first occurrence (fold=0), so a day never has two check-ins."""
@@ -203,7 +209,7 @@ def _in_quiet(at: time, start: time, end: time) -> bool:
 
 def next_checkin_at(schedule: CheckinSchedule, after: datetime) -> datetime:
     """The first scheduled moment strictly after `after`, in UTC, outside quiet hours."""
-    zone = ZoneInfo(schedule.timezone)
+    zone = zone_of(schedule.timezone)
     at = parse_hhmm(schedule.local_time) or time(10, 0)
     quiet = (parse_hhmm(schedule.quiet_start or ""), parse_hhmm(schedule.quiet_end or ""))
     allowed = allowed_weekdays(schedule)
@@ -221,6 +227,24 @@ def next_checkin_at(schedule: CheckinSchedule, after: datetime) -> datetime:
         if candidate > after:
             return candidate
     raise ValueError("no check-in day in the next two weeks")  # unreachable: every schedule allows a weekday
+
+
+class NextTimes:
+    """`next_checkin_at(schedule, after)` for many schedules and one `after` (a tick): members share a few hundred
+    rules (zone, time, days, quiet hours), so each rule's next time is computed once."""
+
+    def __init__(self, after: datetime) -> None:
+        self.after = after
+        self._found: dict[tuple[object, ...], datetime] = {}
+
+    def __call__(self, schedule: CheckinSchedule) -> datetime:
+        # Every field next_checkin_at reads, and nothing else.
+        rule = (schedule.timezone, schedule.local_time, schedule.frequency, schedule.days, schedule.slowed,
+                schedule.quiet_start, schedule.quiet_end)
+        found = self._found.get(rule)
+        if found is None:
+            found = self._found[rule] = next_checkin_at(schedule, self.after)
+        return found
 
 
 def falling_trend(answers: list[Checkin], now: datetime) -> list[int] | None:
@@ -595,37 +619,41 @@ class Checkins:
             return await ctx.tx.checkins.next_due()
 
     async def send_due(self, now: datetime) -> int:
-        """Claim and send every due check-in, batch by batch; returns how many were sent."""
-        total = 0
-        while True:
-            async with self.app.work(f"checkins:{now.isoformat()}:{total}", now=now) as ctx:
-                sent = await self._send_batch(ctx.tx, ctx, now)
-            total += sent
-            if sent < self.settings.batch_size:
-                return total
+        """Claim and send every check-in due at `now`, batch by batch; returns how many were claimed.
 
-    async def _send_batch(self, tx: Transaction, ctx: Context, now: datetime) -> int:
-        due = await tx.checkins.due(now, self.settings.batch_size)
-        to_send: list[tuple[CheckinSchedule, datetime]] = []
-        recipients = []
+        The due members are read once, in member order (so a batch's writes land on neighbouring pages); each batch
+        is checked again in the transaction that records it sent and queues its DMs, so two workers sharing the
+        database never send the same check-in."""
+        async with self.app.work(f"checkins:{now.isoformat()}:due", now=now) as ctx:
+            candidates = await ctx.tx.checkins.due_members(now)
+        size = self.settings.batch_size
+        next_times = NextTimes(now)
+        total = 0
+        for start in range(0, len(candidates), size):
+            async with self.app.work(f"checkins:{now.isoformat()}:{start}", now=now) as ctx:
+                sent = await self._send_batch(ctx, candidates[start:start + size], next_times)
+            if sent:
+                self.app.dispatcher.wake()
+            total += sent
+        return total
+
+    async def _send_batch(self, ctx: Context, member_ids: list[int], next_times: NextTimes) -> int:
+        now = next_times.after
+        due = await ctx.tx.checkins.due(now, member_ids)
+        to_send: list[SentCheckin] = []
         for item in due:
             schedule = item.schedule
             missed = schedule.missed + (1 if schedule.outstanding_id is not None else 0)
-            slowing = missed >= MISSES_BEFORE_SLOWING and not schedule.slowed
-            if slowing:
-                schedule = replace(schedule, slowed=True)
-            updated = replace(schedule, missed=missed, outstanding_id=None,
-                              next_checkin_at=next_checkin_at(schedule, now))
-            if slowing:  # instead of a fourth unanswered check-in: one gentle word, then weekly
-                await tx.checkins.save_schedule(updated)
+            if missed >= MISSES_BEFORE_SLOWING and not schedule.slowed:
+                # Instead of a fourth unanswered check-in: one gentle word, then weekly.
+                slowed = replace(schedule, slowed=True, missed=missed, outstanding_id=None)
+                await ctx.tx.checkins.save_schedule(replace(slowed, next_checkin_at=next_times(slowed)))
                 ctx.emit(SendDirect(item.user, OutboundMessage(WE_ARE_HERE + "\n" + self.footer)),
-                         key=f"checkin:slow:{updated.member_id}:{now.isoformat()}")
+                         key=f"checkin:slow:{schedule.member_id}:{now.isoformat()}")
             else:
-                to_send.append((updated, item.schedule.next_checkin_at or now))
-                recipients.append(item.user)
-        ids = await tx.checkins.record_sent(to_send, now)
-        for checkin_id, user in zip(ids, recipients, strict=True):
-            ctx.emit(SendDirect(user, checkin_message(checkin_id)), Priority.NORMAL, key=f"checkin:{checkin_id}")
+                to_send.append(SentCheckin(schedule.member_id, item.user, schedule.next_checkin_at or now, missed,
+                                           next_times(schedule)))
+        await ctx.tx.checkins.record_sent(to_send, now, checkin_message, "checkin:", Priority.NORMAL)
         return len(due)
 
 
