@@ -584,7 +584,6 @@ def test_the_manifest_subscribes_to_what_the_adapter_handles() -> None:
 
 
 async def test_pairing_relay_through_slack_carries_no_identity_or_mentions(workspace: Workspace) -> None:
-    pytest.importorskip("bot.features.pairing", reason="mentor pairing comes from its own branch")
     profile = ("Diabetes", "Done", "English", "Use Europe/London", "No check-ins")
     await workspace.join("UMAYA", "Mentor", *profile)
     await workspace.command("UMAYA", "mentor intro Type 1 for 15 years, happy to talk.")
