@@ -32,7 +32,7 @@ from bot.events import (
     SendEphemeral,
     UserRef,
 )
-from bot.store import Priority, Transaction
+from bot.store import Member, Priority, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,13 @@ class Context:
     @property
     def conversation(self) -> ConversationRef | None:
         return self.event.conversation if self.event is not None else None
+
+    async def member_or_tell(self, not_member: str) -> Member | None:
+        """The sender as a member; someone who has not joined is told `not_member` and gets None."""
+        member = await self.tx.members.by_user(self.user)
+        if member is None:
+            self.reply(not_member)
+        return member
 
     def emit(self, action: OutboundAction, priority: Priority = Priority.NORMAL, key: str | None = None) -> str:
         """Queue an action; its idempotency key defaults to the event's key plus its position."""

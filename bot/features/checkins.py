@@ -300,11 +300,8 @@ class Checkins:
         return self.app.texts.crisis_footer
 
     async def _member(self, ctx: Context) -> Member | None:
-        member = await ctx.tx.members.by_user(ctx.user)
-        if member is None:
-            ctx.reply("Check-ins are for members. Type `/peer join` to join (nothing is stored until you agree).\n"
-                      + self.footer)
-        return member
+        return await ctx.member_or_tell("Check-ins are for members. Type `/peer join` to join (nothing is stored "
+                                        "until you agree).\n" + self.footer)
 
     # -- following the profile (onboarding's check-in and timezone answers)
 

@@ -72,10 +72,9 @@ class Groups:
 
     async def _poster(self, ctx: Context) -> Member | None:
         """The member allowed to post now, or None after telling the person why not."""
-        member = await ctx.tx.members.by_user(ctx.user)
+        member = await ctx.member_or_tell("Only members can post anonymously. Type `/peer join` to join (nothing is "
+                                          "stored until you agree).\n" + self.footer)
         if member is None:
-            ctx.reply("Only members can post anonymously. Type `/peer join` to join (nothing is stored until you "
-                      "agree).\n" + self.footer)
             return None
         if member.muted:
             ctx.reply("Your pseudonym is muted by the moderators, so you can't post in the groups for now. You can "

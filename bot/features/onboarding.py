@@ -207,10 +207,7 @@ class Onboarding:
         return info.timezone if info.timezone and valid_timezone(info.timezone) else None
 
     async def _member(self, ctx: Context) -> Member | None:
-        member = await ctx.tx.members.by_user(ctx.user)
-        if member is None:
-            ctx.reply(not_member_text(self.footer))
-        return member
+        return await ctx.member_or_tell(not_member_text(self.footer))
 
     async def _answered(self, ctx: Context, member: Member, step: str, **fields: object) -> None:
         """Save a step's answer; during onboarding go on to the next step, otherwise confirm the change."""

@@ -346,10 +346,7 @@ class MentorPairing:
     # ------------------------------------------------------------ small helpers
 
     async def _member(self, ctx: Context) -> Member | None:
-        member = await ctx.tx.members.by_user(ctx.user)
-        if member is None:
-            ctx.reply(NOT_MEMBER + "\n" + self.footer)
-        return member
+        return await ctx.member_or_tell(NOT_MEMBER + "\n" + self.footer)
 
     async def _dm(self, ctx: Context, member_id: int, text: str, choices: tuple[Choice, ...] = (),
                   key: str | None = None, priority: Priority = Priority.NORMAL) -> str | None:

@@ -446,9 +446,7 @@ class Surveys:
             await self._record(ctx, found[0], found[1], int(raw_position), None)
 
     async def _settings_button(self, ctx: Context, event: ActionInvoked) -> None:
-        member = await ctx.tx.members.by_user(ctx.user)
-        if member is None:
-            ctx.reply(STALE)
+        if (member := await ctx.member_or_tell(STALE)) is None:
             return
         current = await ctx.tx.surveys.settings(member.id)
         declined = current is not None and current.declined_at is not None
@@ -462,10 +460,9 @@ class Surveys:
 
     async def survey_command(self, ctx: Context, command: Command) -> None:
         """`/peer survey [start|<answer>|skip|stop|later|never]`: the typed equivalent of every survey button."""
-        member = await ctx.tx.members.by_user(ctx.user)
+        member = await ctx.member_or_tell("Surveys are for members. Type `/peer join` to join (nothing is stored "
+                                          "until you agree).\n" + self.footer)
         if member is None:
-            ctx.reply("Surveys are for members. Type `/peer join` to join (nothing is stored until you agree).\n"
-                      + self.footer)
             return
         word = command.arg(0).lower()
         if word in ("never", "off"):
