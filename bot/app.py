@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -17,8 +18,18 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from bot.commands import parse_command
 from bot.config import Settings
-from bot.events import InboundEvent, OutboundMessage, PostToModerators, SendDirect, SendEphemeral, event_text
+from bot.events import (
+    ActionInvoked,
+    CommandInvoked,
+    InboundEvent,
+    OutboundMessage,
+    PostToModerators,
+    SendDirect,
+    SendEphemeral,
+    event_text,
+)
 from bot.outbox import Dispatcher
 from bot.ports import ChatPlatform, Clock
 from bot.router import Context, Router, RouterTexts
@@ -29,6 +40,8 @@ if TYPE_CHECKING:
     from bot.safety.escalation import SafetyDesk
 
 log = logging.getLogger(__name__)
+
+MODERATOR_CHECK_SECONDS = 2.0
 
 
 class SafetyGate(Protocol):
@@ -111,6 +124,15 @@ class App:
                 ctx.reply("Sorry, something went wrong on our side and that was not completed. Please try again "
                           "in a moment.\n" + self.texts.crisis_footer)
 
+    def _may_need_moderator(self, event: InboundEvent) -> bool:
+        if isinstance(event, ActionInvoked):
+            return True  # moderator buttons (acknowledge, approve, publish ...) are checked by their handlers
+        if not isinstance(event, CommandInvoked):
+            return False  # plain messages and forms are never moderator tools
+        verb = parse_command(event.text).verb
+        spec = self.router.commands.get(verb)
+        return verb == "mod" or (spec is not None and spec.moderator_only)
+
     async def _fail_closed(self, key: str, event: InboundEvent, text: str, error: BaseException) -> int | None:
         """Escalate a message the screen could not judge; returns the case it opened or joined."""
         try:
@@ -141,11 +163,18 @@ class App:
         return None
 
     async def _is_moderator(self, event: InboundEvent) -> bool:
+        """Asked of the platform only where it matters (moderator commands and buttons), and never for long: a
+        slow or rate-limited role lookup must not hold up the screening of a message in crisis."""
         platform = self.platforms.get(event.user.platform)
-        if platform is None:
+        if platform is None or not self._may_need_moderator(event):
             return False
         try:
-            return await platform.is_moderator(event.user)
+            async with asyncio.timeout(MODERATOR_CHECK_SECONDS):
+                return await platform.is_moderator(event.user)
+        except TimeoutError:
+            log.warning("moderator check timed out; treating as not a moderator",
+                        extra={"platform": event.user.platform})
+            return False
         except Exception:
             log.warning("moderator check failed; treating as not a moderator", extra={"platform": event.user.platform})
             return False

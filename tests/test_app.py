@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -132,3 +133,39 @@ async def test_sandbox_typed_lines_become_the_same_events_a_platform_sends(sandb
     event = sandbox.console.event_for(Typed("alice", "/peer post diabetes hi", "diabetes"))
     assert isinstance(event, CommandInvoked) and event.text == "post diabetes hi"
     assert event.conversation.kind == "channel" and event.user.key == "console:sandbox:alice"
+
+
+class SlowRoles:
+    """The console, but the platform's role lookup never answers (a rate-limited or stalled API)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.role_lookups = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def is_moderator(self, user: UserRef) -> bool:
+        self.role_lookups += 1
+        await asyncio.Event().wait()
+        return True
+
+
+async def test_a_message_in_crisis_is_screened_without_waiting_for_a_role_lookup(sandbox: Sandbox) -> None:
+    slow = SlowRoles(sandbox.app.platforms["console"])
+    sandbox.app.platforms["console"] = slow  # type: ignore[index]
+    await sandbox.play("alice> i want to kill myself")
+    assert slow.role_lookups == 0
+    assert any("988" in text for who, text in to(sandbox) if who == "alice")
+    assert any(who == "#moderators" for who, _ in to(sandbox))
+
+
+async def test_a_stalled_role_lookup_gives_up_and_treats_the_sender_as_no_moderator(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.app.MODERATOR_CHECK_SECONDS", 0.05)
+    slow = SlowRoles(sandbox.app.platforms["console"])
+    sandbox.app.platforms["console"] = slow  # type: ignore[index]
+    await sandbox.play("mod> /peer mod report")
+    assert slow.role_lookups == 1
+    assert to(sandbox)[-1] == ("mod", "Only moderators can use `/peer mod`.")
