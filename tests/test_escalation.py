@@ -255,3 +255,32 @@ async def test_after_a_restart_new_messages_are_never_mistaken_for_redeliveries(
     async with Box(db=db, start=START + timedelta(hours=1)) as second:
         await second.play("carol> I want to kill myself tonight")
         assert second.to("carol") and second.to("#moderators")
+
+
+async def test_a_crisis_reply_the_platform_refuses_for_good_is_told_to_the_moderators() -> None:
+    from bot.ports import PermanentSendError
+
+    class DmsClosed:
+        """The console, but alice has closed her direct messages (Discord's 50007)."""
+
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        async def send(self, to, message, *, idempotency_key, ephemeral_to=None):  # type: ignore[no-untyped-def]
+            if to.channel_id == "dm:alice":
+                raise PermanentSendError("dms_closed")
+            return await self._inner.send(to, message, idempotency_key=idempotency_key, ephemeral_to=ephemeral_to)
+
+    async with Box() as box:
+        box.sandbox.app.platforms["console"] = DmsClosed(box.sandbox.console)  # type: ignore[index]
+        await box.play(CRISIS)
+        assert box.to("alice") == []
+        alert, undelivered = box.to("#moderators")
+        assert "Safety alert #1" in alert.text
+        assert undelivered.text.startswith("@moderators ⚠️ The crisis reply to the person in alert #1")
+        assert "NOT received the crisis resources" in undelivered.text
+        _, trail = await box.case()
+        assert [e.action for e in trail] == ["created", "crisis_reply_undelivered"]

@@ -27,6 +27,7 @@ from bot.events import (
     OutboundMessage,
     PostToModerators,
     SendDirect,
+    SendEphemeral,
     UserRef,
 )
 from bot.mentions import neutralise
@@ -427,6 +428,9 @@ class SafetyDesk:
         """A moderator alert the platform refused for good (e.g. a wrong moderator channel): DM it to the on-call
         moderators instead, so the alert is not lost."""
         action = item.action
+        if item.priority == Priority.CRISIS and isinstance(action, SendDirect | SendEphemeral) and self.work:
+            await self._crisis_reply_undelivered(item, action.to)
+            return
         if item.priority > Priority.ALERT or not isinstance(action, PostToModerators) or self.work is None:
             return
         targets = self._oncall(action.platform, action.workspace)
@@ -441,6 +445,19 @@ class SafetyDesk:
             for user in targets:
                 ctx.emit(SendDirect(user, message), Priority.ALERT, key=f"{item.key}:rescue:{user.user_id}")
         log.error("undeliverable moderator alert sent to on-call moderators", extra={"outbox_id": item.id})
+
+    async def _crisis_reply_undelivered(self, item: OutboxItem, person: UserRef) -> None:
+        """The platform refused the crisis reply for good (e.g. the person's DMs are closed): the moderators must
+        know that this person has not had the crisis resources, so they reach out another way."""
+        assert self.work is not None
+        async with self.work(f"{item.key}:undelivered") as ctx:
+            case = await ctx.tx.escalations.active_for(person.key, item.created_at - timedelta(minutes=5))
+            ctx.emit(PostToModerators(person.platform, person.workspace, OutboundMessage(
+                messages.crisis_reply_undelivered(case.id if case else None), ping_moderators=True)),
+                Priority.ALERT, key=f"{item.key}:undelivered")
+            if case is not None:
+                await ctx.tx.escalations.audit(case.id, "crisis_reply_undelivered", SYSTEM, ctx.now)
+        log.error("crisis reply undeliverable; moderators told", extra={"outbox_id": item.id})
 
     def _oncall(self, platform: str, workspace: str) -> list[UserRef]:
         return [UserRef(platform, workspace, user_id) for entry in self.settings.oncall

@@ -176,3 +176,11 @@ def outreach_closed_for_person(resources: LocaleResources) -> str:
 
 HELD_POST_PUBLISHED = "The held group posts of safety alert #{id} ({count}) were published."
 HELD_POST_DISCARDED = "The held group posts of safety alert #{id} ({count}) were discarded."
+
+
+def crisis_reply_undelivered(case_id: int | None) -> str:
+    """To moderators: the person in crisis did not get the bot's reply with the crisis resources."""
+    which = f"alert #{case_id}" if case_id is not None else "a recent safety alert"
+    return (f"⚠️ The crisis reply to the person in {which} could not be delivered (the platform refused it, for "
+            "example because their direct messages are closed). They have NOT received the crisis resources. "
+            "Please reach out to them another way as soon as you can.")
