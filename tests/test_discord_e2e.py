@@ -17,6 +17,10 @@ import pytest
 
 from adapters.discord_bot.slash import MOD_VERBS, PEER_VERBS
 from bot.commands import VERB_NAMES
+from bot.config import Settings
+from bot.ports import SystemClock
+from bot.wiring import build_app
+from storage.sqlite import SQLiteStore
 from tests.conftest import ROOT, peerbot
 from tests.fake_discord import (
     ALICE,
@@ -211,7 +215,8 @@ def has_no_mention_syntax(text: str) -> bool:
 # ---------------------------------------------------------------- journeys
 
 
-async def test_every_verb_is_registered_in_the_guild_with_typed_options(bot: Bot, fake: FakeDiscord) -> None:
+async def test_every_verb_is_registered_in_the_guild_with_typed_options_and_answers(
+        bot: Bot, fake: FakeDiscord, store: SQLiteStore) -> None:
     sync = fake.find("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")[0]
     (peer,) = sync.body
     subcommands = {o["name"]: o for o in peer["options"]}
@@ -227,6 +232,31 @@ async def test_every_verb_is_registered_in_the_guild_with_typed_options(bot: Bot
     assert [(o["name"], o["type"]) for o in mod["ack"]["options"]] == [("escalation", 4)]
     assert [o["name"] for o in mod["reveal"]["options"]] == ["pseudonym", "reason"]
     assert set(PEER_VERBS) | {"mod"} <= set(subcommands) and set(MOD_VERBS) <= set(mod)
+    # The verbs added with pairing and surveys have typed options, not one free-text field.
+    assert [(o["name"], o["required"]) for o in subcommands["say"]["options"]] == [("text", True), ("to", False)]
+    assert [o["name"] for o in subcommands["survey"]["options"]] == ["answer"]
+    pair = {o["name"]: o for o in subcommands["pair"]["options"]}
+    assert {"end", "feedback"} <= {c["value"] for c in pair["action"]["choices"]} and not pair["action"]["required"]
+    assert not pair["text"]["required"]
+    assert [o["name"] for o in mod["decline"]["options"]] == ["member", "reason"]
+
+    # Every verb the core registers is in the synced tree, and each subcommand, used as Discord sends it, reaches
+    # the verb's own handler: no "unknown verb", no "not available".
+    core = build_app(Settings(), store, SystemClock(), {}).router
+    assert set(core.commands) <= set(subcommands) and set(core.moderator_commands) <= set(mod)
+
+    def filled(command: dict[str, Any]) -> dict[str, Any]:
+        return {o["name"]: (o["choices"][0]["value"] if o.get("choices") else 1 if o["type"] == 4 else "Quiet Heron")
+                for o in command.get("options", []) if o.get("required")}
+
+    used = [(ALICE, GROUP_CHANNEL, (name,), filled(c)) for name, c in subcommands.items() if name != "mod"]
+    used += [(MODERATOR, MOD_CHANNEL, ("mod", name), filled(c)) for name, c in mod.items()]
+    for who, channel, path, options in used:
+        interaction = fake.slash(who, channel, *path, **options)
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        answer = await answer_to(fake, interaction, " ")  # a sentence, not only an acknowledgement
+        assert "I don't know `/peer" not in answer["content"], path
+        assert "is not available" not in answer["content"] and "Moderator commands:" not in answer["content"], path
 
 
 async def test_help_in_a_guild_channel_is_answered_ephemerally_at_once(bot: Bot, fake: FakeDiscord) -> None:
@@ -408,6 +438,9 @@ async def test_mentor_pairing_survey_and_report_journey_through_discord(bot: Bot
     assert "Approved" in decided.body["content"] and not decided.body["components"]
     maya_dm = dm_channel_of(fake, MAYA)
     await fake.wait_for(lambda: any("approved you as a mentor" in t for t in texts_in(fake, maya_dm)))
+    intro = fake.slash(MAYA, GROUP_CHANNEL, "mentor", setting="intro Type 1 for 15 years, happy to talk")
+    await fake.dispatch("INTERACTION_CREATE", intro)
+    assert (await answer_to(fake, intro, "Saved"))["flags"] & EPHEMERAL
 
     # Alice joins and answers the baseline survey with the buttons, in her DM.
     alice = await join_in_dm(fake, ALICE, "Looking for support", "Diabetes")
@@ -427,6 +460,7 @@ async def test_mentor_pairing_survey_and_report_journey_through_discord(bot: Bot
     proposal = await newest(fake, maya_dm, "Accept", alice)
     assert "a bit lost" in proposal["content"] and has_no_mention_syntax(proposal["content"])
     await choose(fake, MAYA, maya_dm, "Accept", alice)
+    assert "Type 1 for 15 years" in (await newest(fake, alice_dm, "Start", maya))["content"]
     await choose(fake, ALICE, alice_dm, "Start", maya)
     await fake.wait_for(lambda: any("said yes" in t for t in texts_in(fake, maya_dm)))
 
@@ -470,6 +504,7 @@ async def test_mentor_pairing_survey_and_report_journey_through_discord(bot: Bot
     (sent,) = await fake.wait_request("POST", f"/channels/{mod_dm}/messages", where=lambda r: bool(r.files))
     assert sent.body["attachments"][0]["filename"] == "peerbot-report.html"
     assert b"<html" in next(iter(sent.files.values())).lower()
+    assert (await answer_to(fake, report, "direct message"))["flags"] & EPHEMERAL  # told where the file went
 
 
 def _debug_dump(fake: FakeDiscord, bot: Bot) -> str:

@@ -443,13 +443,14 @@ class DiscordPlatform:
             person = ephemeral_to.user_id
         ref = await self._post(to, rendered, idempotency_key, person if to.kind == "dm" else None)
         if to.kind == "dm" and person is not None:
-            await self._point_to_dm(person)
+            await self._point_to_dm(person, with_file=rendered.attachment is not None)
         return ref
 
-    async def _point_to_dm(self, user_id: str) -> None:
-        """A command used in a guild channel whose answer went to the DM: say so where it was used."""
+    async def _point_to_dm(self, user_id: str, with_file: bool = False) -> None:
+        """A command used in a guild channel whose answer went to the DM: say so where it was used (also after
+        an answer there, when the DM carries a file, e.g. the report a moderator asked for)."""
         pending = self._live(user_id, None)
-        if pending is None or not pending.ephemeral or not pending.is_command or pending.replied:
+        if pending is None or not pending.ephemeral or not pending.is_command or (pending.replied and not with_file):
             return
         with contextlib.suppress(PermanentSendError, TransientSendError):
             await self._answer(pending, translate.render(OutboundMessage(SENT_TO_DM)), ephemeral=True)
