@@ -136,7 +136,7 @@ def send_error(exc: BaseException) -> Exception:
 
 
 class DiscordPlatform:
-    """peerbot in Discord servers. `capabilities`: ephemeral answers, threads, buttons and selects."""
+    """peerbot in Discord servers. `capabilities`: ephemeral answers, threads, buttons and selects, files, forms."""
 
     platform = PLATFORM
     capabilities = frozenset({"ephemeral", "threads", "buttons", "files", "forms"})
