@@ -27,6 +27,7 @@ GENERAL_CHANNEL = "930000000000000003"
 ALICE = "940000000000000001"
 MODERATOR = "940000000000000002"
 CLOSED = "940000000000000003"  # a member who has DMs from server members closed
+MAYA = "940000000000000004"  # a member who offers to mentor
 TIMESTAMP = "2026-03-02T09:00:00.000000+00:00"
 
 
@@ -35,7 +36,7 @@ def user(user_id: str, name: str, bot: bool = False) -> dict[str, Any]:
             "bot": bot}
 
 
-NAMES = {ALICE: "alice", MODERATOR: "mod", CLOSED: "closed", BOT_ID: "peerbot"}
+NAMES = {ALICE: "alice", MODERATOR: "mod", CLOSED: "closed", MAYA: "maya", BOT_ID: "peerbot"}
 
 
 def member(user_id: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from discord.state import ConnectionState
 from adapters.discord_bot import DiscordConfig, DiscordPlatform, translate
 from adapters.discord_bot.invite import application_id_from_token, invite_url, permissions
 from adapters.discord_bot.platform import send_error
+from adapters.discord_bot.slash import MOD_VERBS, PEER_VERBS, command_text
+from bot.commands import drop_first_arg, parse_command
 from bot.events import (
     ActionInvoked,
     Choice,
@@ -402,3 +404,16 @@ async def test_a_malformed_gateway_event_is_logged_and_skipped_without_dropping_
     skipped = [r for r in caplog.records if "event skipped" in r.getMessage()]
     assert [getattr(r, "event", None) for r in skipped] == ["MESSAGE_CREATE", "INTERACTION_CREATE"]
     assert "a private sentence" not in caplog.text
+
+
+def test_typed_options_become_the_text_the_core_parses() -> None:
+    pair = PEER_VERBS["pair"][1]
+    note = parse_command(command_text(["pair"], pair, {"text": "end of my rope, honestly"}))
+    assert note.arg(0).lower() != "end" and note.rest(0) == "end of my rope, honestly"  # a note, not `pair end`
+    ending = parse_command(command_text(["pair"], pair, {"action": "end", "text": "it helped, thank you"}))
+    assert ending.arg(0) == "end" and ending.rest(1) == "it helped, thank you"
+    say = parse_command(command_text(["say"], PEER_VERBS["say"][1], {"text": "hi there", "to": "Quiet Heron 42"}))
+    assert say.rest(0) == "@Quiet Heron 42 hi there"  # the addressee first, as `/peer say @<pseudonym> <text>`
+    decline = drop_first_arg(parse_command(command_text(["mod", "decline"], MOD_VERBS["decline"][1],
+                                                        {"member": "Quiet Heron 42", "reason": "not yet trained"})))
+    assert decline.args[0] == "Quiet Heron 42" and decline.rest(1) == "not yet trained"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +17,10 @@ import pytest
 
 from adapters.discord_bot.slash import MOD_VERBS, PEER_VERBS
 from bot.commands import VERB_NAMES
+from bot.config import Settings
+from bot.ports import SystemClock
+from bot.wiring import build_app
+from storage.sqlite import SQLiteStore
 from tests.conftest import ROOT, peerbot
 from tests.fake_discord import (
     ALICE,
@@ -23,6 +28,7 @@ from tests.fake_discord import (
     CLOSED,
     GROUP_CHANNEL,
     GUILD_ID,
+    MAYA,
     MOD_CHANNEL,
     MOD_ROLE,
     MODERATOR,
@@ -131,10 +137,86 @@ def stored(fake: FakeDiscord, content: str) -> dict[str, Any]:
     return next(m for m in reversed(list(fake.messages.values())) if content in m.get("content", ""))
 
 
+# ---------------------------------------------------------------- a member's view of their DM with the bot
+
+
+def dm_channel_of(fake: FakeDiscord, who: str) -> str:
+    """The member's DM channel with the bot (opened by them, or by the bot earlier)."""
+    found = next((c for c, u in fake.dm_channels.items() if u == who), None)
+    if found is None:
+        found = fake.new_id()
+        fake.dm_channels[found] = who
+    return found
+
+
+def labels_of(message: dict[str, Any]) -> list[str]:
+    return [str(c.get("label") or o.get("label")) for row in message.get("components") or []
+            for c in row.get("components", []) for o in (c.get("options") or [c])]
+
+
+def texts_in(fake: FakeDiscord, channel_id: str) -> list[str]:
+    return [m.get("content", "") for m in fake.messages.values() if m["channel_id"] == channel_id]
+
+
+async def newest(fake: FakeDiscord, channel_id: str, label: str, text: str = "") -> dict[str, Any]:
+    """The newest bot message in a channel with a button (or select option) `label` and `text` in it."""
+    def found() -> dict[str, Any] | None:
+        return next((m for m in sorted(fake.messages.values(), key=lambda m: -int(m["id"]))
+                     if m["channel_id"] == channel_id and label in labels_of(m) and text in m.get("content", "")),
+                    None)
+    try:
+        return await fake.wait_for(found)
+    except TimeoutError:
+        raise AssertionError(f"no message with {label!r} in {channel_id}: {texts_in(fake, channel_id)}") from None
+
+
+async def choose(fake: FakeDiscord, who: str, channel_id: str, label: str, text: str = "") -> dict[str, Any]:
+    """`who` presses the button `label` (or picks the select option) on the newest message that has it."""
+    message = await newest(fake, channel_id, label, text)
+    dm = channel_id in fake.dm_channels
+    for row in message["components"]:
+        for component in row["components"]:
+            option = next((o for o in component.get("options") or [] if o["label"] == label), None)
+            if option is not None:
+                press = fake.press(who, message, component["custom_id"], dm=dm, values=[option["value"]])
+                break
+            if component.get("label") == label:
+                press = fake.press(who, message, component["custom_id"], dm=dm)
+                break
+        else:
+            continue
+        break
+    await fake.dispatch("INTERACTION_CREATE", press)
+    await callback_of(fake, press)
+    return press
+
+
+async def join_in_dm(fake: FakeDiscord, who: str, role: str, topic: str) -> str:
+    """Onboarding by buttons in the member's DM; returns the pseudonym they were given."""
+    dm = dm_channel_of(fake, who)
+    await fake.dispatch("INTERACTION_CREATE", fake.slash(who, dm, "join", dm=True))
+    await choose(fake, who, dm, "I agree")
+    await choose(fake, who, dm, role, "What brings you here")
+    await choose(fake, who, dm, topic, "Which topics")
+    await choose(fake, who, dm, "Done", "Which topics")
+    await choose(fake, who, dm, "English")
+    await choose(fake, who, dm, "Skip", "Which timezone")  # Discord does not tell a timezone
+    await choose(fake, who, dm, "No check-ins")
+    welcome = next(t for t in texts_in(fake, dm) if "Your pseudonym is" in t)
+    match = re.search(r"Your pseudonym is \*\*(.+?)\*\*", welcome)
+    assert match is not None
+    return match.group(1)
+
+
+def has_no_mention_syntax(text: str) -> bool:
+    return not re.search(r"<@!?&?\d+>|<#\d+>|@everyone|@here", text)
+
+
 # ---------------------------------------------------------------- journeys
 
 
-async def test_every_verb_is_registered_in_the_guild_with_typed_options(bot: Bot, fake: FakeDiscord) -> None:
+async def test_every_verb_is_registered_in_the_guild_with_typed_options_and_answers(
+        bot: Bot, fake: FakeDiscord, store: SQLiteStore) -> None:
     sync = fake.find("PUT", f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands")[0]
     (peer,) = sync.body
     subcommands = {o["name"]: o for o in peer["options"]}
@@ -150,6 +232,31 @@ async def test_every_verb_is_registered_in_the_guild_with_typed_options(bot: Bot
     assert [(o["name"], o["type"]) for o in mod["ack"]["options"]] == [("escalation", 4)]
     assert [o["name"] for o in mod["reveal"]["options"]] == ["pseudonym", "reason"]
     assert set(PEER_VERBS) | {"mod"} <= set(subcommands) and set(MOD_VERBS) <= set(mod)
+    # The verbs added with pairing and surveys have typed options, not one free-text field.
+    assert [(o["name"], o["required"]) for o in subcommands["say"]["options"]] == [("text", True), ("to", False)]
+    assert [o["name"] for o in subcommands["survey"]["options"]] == ["answer"]
+    pair = {o["name"]: o for o in subcommands["pair"]["options"]}
+    assert {"end", "feedback"} <= {c["value"] for c in pair["action"]["choices"]} and not pair["action"]["required"]
+    assert not pair["text"]["required"]
+    assert [o["name"] for o in mod["decline"]["options"]] == ["member", "reason"]
+
+    # Every verb the core registers is in the synced tree, and each subcommand, used as Discord sends it, reaches
+    # the verb's own handler: no "unknown verb", no "not available".
+    core = build_app(Settings(), store, SystemClock(), {}).router
+    assert set(core.commands) <= set(subcommands) and set(core.moderator_commands) <= set(mod)
+
+    def filled(command: dict[str, Any]) -> dict[str, Any]:
+        return {o["name"]: (o["choices"][0]["value"] if o.get("choices") else 1 if o["type"] == 4 else "Quiet Heron")
+                for o in command.get("options", []) if o.get("required")}
+
+    used = [(ALICE, GROUP_CHANNEL, (name,), filled(c)) for name, c in subcommands.items() if name != "mod"]
+    used += [(MODERATOR, MOD_CHANNEL, ("mod", name), filled(c)) for name, c in mod.items()]
+    for who, channel, path, options in used:
+        interaction = fake.slash(who, channel, *path, **options)
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        answer = await answer_to(fake, interaction, " ")  # a sentence, not only an acknowledgement
+        assert "I don't know `/peer" not in answer["content"], path
+        assert "is not available" not in answer["content"] and "Moderator commands:" not in answer["content"], path
 
 
 async def test_help_in_a_guild_channel_is_answered_ephemerally_at_once(bot: Bot, fake: FakeDiscord) -> None:
@@ -310,6 +417,94 @@ async def test_crisis_reply_to_a_member_with_closed_dms_is_a_permanent_failure(
                                      env={"PEERBOT_DISCORD__TOKEN": TOKEN})
     dead = [json.loads(line) for line in result.stdout.splitlines()[1:]]
     assert len(dead) == 1 and "dms_closed" in dead[0]["last_error"] and dead[0]["attempts"] == 1
+
+
+async def test_mentor_pairing_survey_and_report_journey_through_discord(bot: Bot, fake: FakeDiscord) -> None:
+    # Maya offers to mentor by choosing the mentor role at onboarding: the offer reaches the moderator channel.
+    maya = await join_in_dm(fake, MAYA, "Mentor", "Diabetes")
+    offer = await newest(fake, MOD_CHANNEL, "Approve", maya)
+    assert "Decline" in labels_of(offer) and offer["flags"] == 0
+    (posted,) = fake.find("POST", f"/channels/{MOD_CHANNEL}/messages")
+    assert posted.body["allowed_mentions"] == {"parse": []}
+
+    # A member without the moderator role is refused, whatever the button shows: the offer stays undecided.
+    refused = fake.press(ALICE, offer, custom_id_of(offer, "Approve"))
+    await fake.dispatch("INTERACTION_CREATE", refused)
+    assert (await answer_to(fake, refused, "Only moderators"))["flags"] & EPHEMERAL
+    assert not fake.find("PATCH", f"/channels/{MOD_CHANNEL}/messages/{offer['id']}")
+    approve = fake.press(MODERATOR, offer, custom_id_of(offer, "Approve"))
+    await fake.dispatch("INTERACTION_CREATE", approve)
+    (decided,) = await fake.wait_request("PATCH", f"/channels/{MOD_CHANNEL}/messages/{offer['id']}")
+    assert "Approved" in decided.body["content"] and not decided.body["components"]
+    maya_dm = dm_channel_of(fake, MAYA)
+    await fake.wait_for(lambda: any("approved you as a mentor" in t for t in texts_in(fake, maya_dm)))
+    intro = fake.slash(MAYA, GROUP_CHANNEL, "mentor", setting="intro Type 1 for 15 years, happy to talk")
+    await fake.dispatch("INTERACTION_CREATE", intro)
+    assert (await answer_to(fake, intro, "Saved"))["flags"] & EPHEMERAL
+
+    # Alice joins and answers the baseline survey with the buttons, in her DM.
+    alice = await join_in_dm(fake, ALICE, "Looking for support", "Diabetes")
+    alice_dm = dm_channel_of(fake, ALICE)
+    await choose(fake, ALICE, alice_dm, "Start", "anonymous survey")
+    for number, answer in enumerate(["Most of the time", "Some of the time", "More than half of the time",
+                                     "At no time", "Most of the time"], start=1):
+        await choose(fake, ALICE, alice_dm, answer, f"Question {number} of 7")
+    await choose(fake, ALICE, alice_dm, "4 · Satisfied", "Question 6 of 7")
+    await choose(fake, ALICE, alice_dm, "Skip", "Question 7 of 7")
+    await fake.wait_for(lambda: any("that's everything" in t for t in texts_in(fake, alice_dm)))
+
+    # Alice asks for a mentor in a group channel; Maya accepts by button, Alice starts.
+    ask = fake.slash(ALICE, GROUP_CHANNEL, "pair", text="Newly diagnosed @everyone and a bit lost")
+    await fake.dispatch("INTERACTION_CREATE", ask)
+    assert (await answer_to(fake, ask, "found a mentor"))["flags"] & EPHEMERAL
+    proposal = await newest(fake, maya_dm, "Accept", alice)
+    assert "a bit lost" in proposal["content"] and has_no_mention_syntax(proposal["content"])
+    await choose(fake, MAYA, maya_dm, "Accept", alice)
+    assert "Type 1 for 15 years" in (await newest(fake, alice_dm, "Start", maya))["content"]
+    await choose(fake, ALICE, alice_dm, "Start", maya)
+    await fake.wait_for(lambda: any("said yes" in t for t in texts_in(fake, maya_dm)))
+
+    # A DM from each side reaches the other under the pseudonym, pinging nobody and linking to nobody.
+    before = len(fake.find("POST", f"/channels/{maya_dm}/messages"))
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(
+        ALICE, alice_dm, "Hi! @everyone @here <@123> <@&9> <#5> thanks for taking me on", dm=True))
+    relayed = (await fake.wait_request("POST", f"/channels/{maya_dm}/messages", count=before + 1))[-1].body
+    assert "thanks for taking me on" in relayed["content"] and alice in relayed["content"]
+    assert relayed["allowed_mentions"] == {"parse": []} and has_no_mention_syntax(relayed["content"])
+    assert ALICE not in relayed["content"] and "alice" not in relayed["content"].lower()
+    before = len(fake.find("POST", f"/channels/{alice_dm}/messages"))
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(MAYA, maya_dm, f"Glad to <@{ALICE}>!", dm=True))
+    back = (await fake.wait_request("POST", f"/channels/{alice_dm}/messages", count=before + 1))[-1].body
+    assert "Glad to" in back["content"] and maya in back["content"] and has_no_mention_syntax(back["content"])
+    assert back["allowed_mentions"] == {"parse": []} and MAYA not in back["content"]
+    # `/peer say` with the typed options, used in a group channel, is relayed the same way.
+    say = fake.slash(MAYA, GROUP_CHANNEL, "say", text="How were the first weeks?", to=alice)
+    await fake.dispatch("INTERACTION_CREATE", say)
+    await fake.wait_for(lambda: any("How were the first weeks?" in t and maya in t for t in texts_in(fake, alice_dm)))
+
+    # A crisis inside the pair reaches the moderators and is not passed on.
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, alice_dm, "honestly I want to kill myself",
+                                                               dm=True))
+    alert = await newest(fake, MOD_CHANNEL, "Acknowledge")
+    assert alert["id"] != offer["id"]
+    await fake.wait_for(lambda: any("haven't passed that message on" in t for t in texts_in(fake, alice_dm)))
+    assert not any("kill" in t for t in texts_in(fake, maya_dm))
+
+    # Alice ends the pairing with the typed action: Maya is told.
+    end = fake.slash(ALICE, GROUP_CHANNEL, "pair", action="end", text="it helped a lot, thank you")
+    await fake.dispatch("INTERACTION_CREATE", end)
+    await fake.wait_for(lambda: any("has ended your pairing" in t and alice in t for t in texts_in(fake, maya_dm)))
+
+    # A moderator's report: the headline numbers where they asked, the HTML report as a file in their DM.
+    report = fake.slash(MODERATOR, MOD_CHANNEL, "mod", "report")
+    await fake.dispatch("INTERACTION_CREATE", report)
+    headline = await answer_to(fake, report, "Open safety alerts: 1")
+    assert headline["flags"] & EPHEMERAL and "Program figures" in headline["content"]
+    mod_dm = await fake.wait_for(lambda: next((c for c, u in fake.dm_channels.items() if u == MODERATOR), None))
+    (sent,) = await fake.wait_request("POST", f"/channels/{mod_dm}/messages", where=lambda r: bool(r.files))
+    assert sent.body["attachments"][0]["filename"] == "peerbot-report.html"
+    assert b"<html" in next(iter(sent.files.values())).lower()
+    assert (await answer_to(fake, report, "direct message"))["flags"] & EPHEMERAL  # told where the file went
 
 
 def _debug_dump(fake: FakeDiscord, bot: Bot) -> str:

@@ -136,7 +136,7 @@ def send_error(exc: BaseException) -> Exception:
 
 
 class DiscordPlatform:
-    """peerbot in Discord servers. `capabilities`: ephemeral answers, threads, buttons and selects."""
+    """peerbot in Discord servers. `capabilities`: ephemeral answers, threads, buttons and selects, files, forms."""
 
     platform = PLATFORM
     capabilities = frozenset({"ephemeral", "threads", "buttons", "files", "forms"})
@@ -363,10 +363,13 @@ class DiscordPlatform:
         if isinstance(channel, discord.DMChannel):
             self._dm_owner[str(channel.id)] = str(user.id)
 
-    def _interaction_for(self, key: str, user_id: str, channel_id: str) -> Pending | None:
+    def _interaction_for(self, key: str, user_id: str, channel_id: str, ephemeral: bool) -> Pending | None:
         """The interaction an answer belongs to: the one whose event caused it (the core's outbox keys start with
         the event's key, which carries the interaction id), else an already acknowledged one of this person
-        here, so an unrelated answer never takes the place of another command's response."""
+        here, so an unrelated answer never takes the place of another command's response. In a DM, where a plain
+        message reaches the person anyway, an unrelated message (a relay from their mentor, a proposal) is only
+        taken as the follow-up of a command still "thinking" without an answer; otherwise it is a DM of its own,
+        not a reply to whatever button they pressed last."""
         caused = _CAUSE.match(key)
         if caused is not None:
             pending = self._pending.get(int(caused["id"]))
@@ -374,7 +377,11 @@ class DiscordPlatform:
                     and pending.state in ("new", "deferred", "answered") \
                     and asyncio.get_running_loop().time() - pending.arrived < TOKEN_LIFETIME:
                 return pending
-        return self._live(user_id, channel_id, acknowledged_only=True)
+        pending = self._live(user_id, channel_id, acknowledged_only=True)
+        if pending is not None and not ephemeral and (
+                pending.replied or not pending.is_command or pending.state != "deferred"):
+            return None
+        return pending
 
     def _live(self, user_id: str, channel_id: str | None, acknowledged_only: bool = False) -> Pending | None:
         """The newest pending interaction of this person (in this channel, if given) whose token still works."""
@@ -423,7 +430,7 @@ class DiscordPlatform:
             raise send_error(exc) from None
         person = ephemeral_to.user_id if ephemeral_to is not None else self._dm_owner.get(to.channel_id)
         if person is not None and to.thread_id is None:
-            pending = self._interaction_for(idempotency_key, person, to.channel_id)
+            pending = self._interaction_for(idempotency_key, person, to.channel_id, ephemeral_to is not None)
             if pending is not None:
                 sent = await self._answer(pending, rendered, ephemeral=ephemeral_to is not None)
                 if sent is not None:
@@ -436,13 +443,14 @@ class DiscordPlatform:
             person = ephemeral_to.user_id
         ref = await self._post(to, rendered, idempotency_key, person if to.kind == "dm" else None)
         if to.kind == "dm" and person is not None:
-            await self._point_to_dm(person)
+            await self._point_to_dm(person, with_file=rendered.attachment is not None)
         return ref
 
-    async def _point_to_dm(self, user_id: str) -> None:
-        """A command used in a guild channel whose answer went to the DM: say so where it was used."""
+    async def _point_to_dm(self, user_id: str, with_file: bool = False) -> None:
+        """A command used in a guild channel whose answer went to the DM: say so where it was used (also after
+        an answer there, when the DM carries a file, e.g. the report a moderator asked for)."""
         pending = self._live(user_id, None)
-        if pending is None or not pending.ephemeral or not pending.is_command or pending.replied:
+        if pending is None or not pending.ephemeral or not pending.is_command or (pending.replied and not with_file):
             return
         with contextlib.suppress(PermanentSendError, TransientSendError):
             await self._answer(pending, translate.render(OutboundMessage(SENT_TO_DM)), ephemeral=True)

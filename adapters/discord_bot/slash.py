@@ -8,6 +8,7 @@ here still gets a subcommand, with one optional free-text option.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,23 +27,37 @@ class Option:
     required: bool = True
     quote: bool = False  # a pseudonym has spaces: quoted, so the parser reads it as one argument
     groups: bool = False  # choices are the configured group topics
+    choices: tuple[str, ...] = ()  # fixed choices (sub-verbs of the core's command)
+    prefix: str = ""  # written before the value (`@` before a pseudonym the core reads as an addressee)
+    lead: bool = False  # written first, though Discord lists it after the required options
 
 
 _ESCALATION = Option("escalation", "the alert number shown on the alert", int)
 _PSEUDONYM = Option("pseudonym", "the pseudonym, e.g. Quiet Heron 42", quote=True)
 _POST = Option("post", "the post id shown on the post, e.g. K7QM")
+_PAIR_ACTIONS = ("end", "share", "status", "cancel", "feedback")
 
 # verb -> (description, options). Descriptions are what Discord shows in the command picker (at most 100 chars).
 PEER_VERBS: dict[str, tuple[str, tuple[Option, ...]]] = {
     "help": ("show what peerbot can do", ()),
     "join": ("join the community (asks your consent first)", ()),
-    "profile": ("see or change your pseudonym, topics, language and timezone", ()),
+    "profile": ("see or change your pseudonym, topics, language and timezone",
+                (Option("setting", "e.g. timezone Europe/London, topics diabetes, pseudonym new, surveys off",
+                        required=False),)),
     "post": ("post anonymously in a group under your pseudonym",
              (Option("group", "the group to post in", groups=True), Option("text", "what you want to say"))),
     "reply": ("reply anonymously to a group post", (_POST, Option("text", "your reply"))),
     "delete": ("delete one of your anonymous posts", (_POST,)),
-    "pair": ("ask to be paired with a mentor who has been there", ()),
-    "mentor": ("offer to mentor others", ()),
+    "pair": ("ask for a mentor who has been there; end, share contact, status, cancel, feedback",
+             (Option("action", "leave empty to ask for a mentor", required=False, choices=_PAIR_ACTIONS),
+              Option("text", "a note for the mentor, a reason for ending, or your feedback", required=False))),
+    "say": ("say something to your mentor or mentee (a DM to me works too)",
+            (Option("text", "your message"),
+             Option("to", "their pseudonym, when you have several pairings", required=False, prefix="@",
+                    lead=True))),
+    "mentor": ("offer to mentor others, or pause, change or step down",
+               (Option("setting", "e.g. offer, intro <a few words>, topics a, b, capacity 2, pause, resume, stepdown",
+                       required=False),)),
     "checkin": ("check in now, or change your check-in schedule",
                 (Option("setting", "e.g. now, off, daily 09:00, days mon,wed 18:30, quiet 22:00-07:00",
                         required=False),)),
@@ -50,6 +65,8 @@ PEER_VERBS: dict[str, tuple[str, tuple[Option, ...]]] = {
               (Option("duration", "how long, e.g. 3d, 2w, 12h (empty: until you resume)", required=False),)),
     "resume": ("resume after a pause", ()),
     "mood": ("see your own mood history", ()),
+    "survey": ("answer the anonymous program survey (or never get one)",
+               (Option("answer", "a number from the buttons, or start, skip, stop, later, never", required=False),)),
     "export": ("get a copy of everything peerbot stores about you", ()),
     "forget": ("delete everything peerbot stores about you, for good", ()),
 }
@@ -65,24 +82,36 @@ MOD_VERBS: dict[str, tuple[str, tuple[Option, ...]]] = {
     "reveal": ("reveal who is behind a pseudonym (audited)",
                (_PSEUDONYM, Option("reason", "why; recorded in the audit"))),
     "approve": ("approve a member as a mentor", (Option("member", "the member's pseudonym", quote=True),)),
+    "decline": ("decline a member's offer to mentor",
+                (Option("member", "the member's pseudonym", quote=True),
+                 Option("reason", "told to the member", required=False))),
+    "waitlist": ("who waits for a mentor, and how many mentors have room", ()),
     "mute": ("mute a pseudonym in the groups", (_PSEUDONYM, Option("reason", "why", required=False))),
     "unmute": ("unmute a pseudonym", (_PSEUDONYM,)),
     "remove": ("remove a group post", (_POST, Option("reason", "why", required=False))),
 }
 
+_QUOTE_CHARS = re.compile("[\"\u201c\u201d\u201e\u00ab\u00bb]")  # what the core's parser reads as a quote
 _GENERIC = (Option("text", "what follows the command", required=False),)
 
 
 def command_text(words: Iterable[str], options: tuple[Option, ...], values: dict[str, object]) -> str:
-    """`post chronic-pain hello`: the verb words, then each given option in order (quoted where needed)."""
+    """`post chronic-pain hello`: the verb words, then each given option in order (quoted where needed).
+
+    Free text that begins with one of a choice option's words, while that option was left empty, is quoted, so
+    `/peer pair text:end of my rope` stays a note and never reads as `/peer pair end`."""
     parts = list(words)
-    for option in options:
+    skipped = {c.casefold() for o in options if o.choices and values.get(o.name) in (None, "") for c in o.choices}
+    for option in sorted(options, key=lambda o: not o.lead):
         value = values.get(option.name)
         if value is None or value == "":
             continue
-        text = str(value)
-        if option.quote:
-            text = '"' + text.replace('"', "").strip() + '"'
+        text = str(value).strip()
+        if option.prefix:
+            text = option.prefix + text.removeprefix(option.prefix)
+        first = text.split(maxsplit=1)[0].casefold() if text else ""
+        if option.quote or (not option.choices and first in skipped):
+            text = '"' + _QUOTE_CHARS.sub("", text).strip() + '"'
         parts.append(text)
     return " ".join(parts)
 
@@ -102,10 +131,11 @@ def _subcommand(words: tuple[str, ...], description: str, options: tuple[Option,
     callback.__qualname__ = callback.__name__ = f"peer_{'_'.join(words)}"
     if options:
         app_commands.describe(**{o.name: o.description for o in options})(callback)
-    group_options = [o.name for o in options if o.groups and groups]
-    if group_options:
-        choices = [app_commands.Choice(name=g, value=g) for g in groups[:25]]
-        app_commands.choices(**{name: choices for name in group_options})(callback)
+    choices = {o.name: [app_commands.Choice(name=g, value=g) for g in groups[:25]]
+               for o in options if o.groups and groups}
+    choices.update({o.name: [app_commands.Choice(name=c, value=c) for c in o.choices] for o in options if o.choices})
+    if choices:
+        app_commands.choices(**choices)(callback)
     return app_commands.Command(name=words[-1], description=description[:100], callback=callback, parent=parent)
 
 
