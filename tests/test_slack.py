@@ -21,7 +21,7 @@ from adapters.slack import SlackPlatform, SlackStartupError
 from adapters.slack.blocks import HOME_PREFIX, decode_action, render
 from bot.app import App
 from bot.config import Settings
-from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage
+from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage, UserRef
 from bot.ports import ManualClock, PermanentSendError, TransientSendError
 from bot.scheduler import SandboxTicker
 from bot.store import OutboxStatus
@@ -499,6 +499,17 @@ async def test_posts_to_one_channel_are_spaced(fake: FakeSlack, clock: ManualClo
     times = [c.at for c in fake.calls if c.method == "chat.postMessage"]
     assert times[1] - times[0] >= 0.19 and times[2] - times[1] >= 0.19
     assert times[3] - times[2] < 0.19  # another channel does not wait
+
+
+async def test_a_private_file_in_a_channel_arrives_in_the_dm(fake: FakeSlack, clock: ManualClock) -> None:
+    # Slack has no ephemeral files: a private answer with a file (an export, a report) must not lose the file.
+    platform = SlackPlatform(slack_settings(fake.url).slack, clock)
+    await platform.send(ConversationRef("slack", TEAM, PAIN), OutboundMessage(
+        "your data", attachment_name="peerbot-export.json", attachment='{"mine": true}'),
+        idempotency_key="k1", ephemeral_to=UserRef("slack", TEAM, "U1"))
+    assert json.loads(fake.of("upload")[-1].args["content"]) == {"mine": True}
+    assert fake.of("files.completeUploadExternal")[-1].args.get("channel_id") == dm_channel("U1")
+    assert not fake.of("chat.postEphemeral") and not fake.posts_to(PAIN)
 
 
 @pytest.mark.parametrize(("status", "error", "transient"), [

@@ -178,7 +178,7 @@ async def test_peerbot_run_serves_the_whole_journey_in_slack(bot: Bot) -> None:
     assert "988" in fake.posts_to(dm_channel("U9"))[0].text
     alert = fake.posts_to(MODS)[0]
     assert "Acknowledge" in alert.labels
-    await bot.press(MOD, "Acknowledge")
+    await bot.press(MOD, "Acknowledge", MODS)
     await bot.until(lambda: bool(fake.of("chat.update", channel=MODS, ts=alert.ts)))
 
     # Stopping is clean, and no message text reached the logs.
@@ -233,6 +233,8 @@ async def test_peerbot_run_serves_mentor_pairing_surveys_and_the_report_in_slack
     # A crisis inside the pair reaches the moderators and is not passed on.
     await bot.say(mentee, "honestly i want to kill myself")
     await bot.until(lambda: any("Acknowledge" in c.labels for c in fake.posts_to(MODS)))
+    await bot.dm_containing(mentee, "haven't passed that message on")
+    assert any("988" in c.text for c in fake.dms_to(mentee))  # and the crisis lines
     await bot.say(mentee, "sorry, are you still there?")  # one person's messages are handled in order
     await bot.dm_containing(mentor, "are you still there?")
     assert not any("kill myself" in c.text for c in fake.dms_to(mentor))
