@@ -214,6 +214,11 @@ async def test_peerbot_run_serves_mentor_pairing_surveys_and_the_report_in_slack
                    "All of the time", "4 · Satisfied", "Skip"):
         await bot.press(mentee, answer)
     await bot.dm_containing(mentee, "that's everything")
+    await bot.command(mentee, "export")  # the answers are hers to see: the buttons pressed were recorded
+    await bot.until(lambda: bool(fake.of("upload")))
+    baseline = json.loads(fake.of("upload")[0].args["content"])["surveys"]["surveys"][0]
+    assert baseline["state"] == "completed" and baseline["answers"]["who5_1"] == 4
+    assert baseline["answers"]["satisfaction"] == 4
     pseudonym = re.search(r"pseudonym is \*([^*]+)\*", (await bot.dm_containing(mentee, "pseudonym is")).text)
     assert pseudonym is not None
 
