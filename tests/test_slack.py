@@ -649,6 +649,11 @@ async def test_every_peer_verb_the_core_registers_answers_through_the_slash_comm
         texts = [call.text for call in workspace.fake.dms_to("U1")[before:]]
         assert any(answer in text for text in texts), (verb, texts)
         assert not any("I don't know" in text or "not available" in text for text in texts), (verb, texts)
+    # The text after the verb reaches the core as typed: Slack escapes `&`, `<`, `>` in it and the adapter undoes
+    # that once (the post is escaped again on the way out, once).
+    await workspace.command("U1", "post chronic-pain I’m “fine” &amp; &lt;3 really")
+    post = workspace.fake.posts_to(PAIN)[-1].text
+    assert "I’m \"fine\" &amp; &lt;3 really" in post and "&amp;amp;" not in post  # (phone quotes made plain)
     # ... and a typo is told apart from them.
     await workspace.command("U1", "pari")
     assert "Did you mean `/peer pair`?" in workspace.fake.dms_to("U1")[-1].text
