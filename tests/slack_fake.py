@@ -139,11 +139,12 @@ class FakeSlack:
             await self._changed.wait_for(lambda: bool(self.of(method, **match)))
         return self.of(method, **match)[0]
 
-    def find_button(self, user: str, label: str) -> tuple[Message, dict[str, Any], dict[str, Any] | None]:
-        """The newest message `user` can see with a button or select option labelled `label`:
-        (message, element, option or None)."""
+    def find_button(self, user: str, label: str, channel: str | None = None,
+                    ) -> tuple[Message, dict[str, Any], dict[str, Any] | None]:
+        """The newest message `user` can see (in `channel`, if given) with a button or select option labelled
+        `label`: (message, element, option or None)."""
         for message in reversed(list(self.messages.values())):
-            if not self._visible(message, user):
+            if not self._visible(message, user) or (channel is not None and message.channel != channel):
                 continue
             for element in elements_of(Call("", message.args).blocks):
                 if element["type"] == "button" and element["text"]["text"] == label:
@@ -153,9 +154,11 @@ class FakeSlack:
                         return message, element, option
         raise AssertionError(f"{user} sees no button {label!r}")
 
-    def newest_with_buttons(self, user: str) -> Message | None:
-        """The newest message `user` can see that has buttons or a select."""
+    def newest_with_buttons(self, user: str, channel: str | None = None) -> Message | None:
+        """The newest message `user` can see (in `channel`, if given) that has buttons or a select."""
         for message in reversed(list(self.messages.values())):
+            if channel is not None and message.channel != channel:
+                continue
             if self._visible(message, user) and elements_of(Call("", message.args).blocks):
                 return message
         return None
@@ -383,8 +386,8 @@ class SlackClient:
         return await self.post(urllib.parse.urlencode({"payload": json.dumps(payload)}),
                                "application/x-www-form-urlencoded")
 
-    async def press(self, fake: FakeSlack, user: str, label: str) -> int:
-        payload = press_payload(user, *fake.find_button(user, label))
+    async def press(self, fake: FakeSlack, user: str, label: str, channel: str | None = None) -> int:
+        payload = press_payload(user, *fake.find_button(user, label, channel))
         self.last_trigger = payload["trigger_id"]
         return await self.interact(payload)
 

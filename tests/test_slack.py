@@ -21,7 +21,7 @@ from adapters.slack import SlackPlatform, SlackStartupError
 from adapters.slack.blocks import HOME_PREFIX, decode_action, render
 from bot.app import App
 from bot.config import Settings
-from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage
+from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage, UserRef
 from bot.ports import ManualClock, PermanentSendError, TransientSendError
 from bot.scheduler import SandboxTicker
 from bot.store import OutboxStatus
@@ -501,6 +501,17 @@ async def test_posts_to_one_channel_are_spaced(fake: FakeSlack, clock: ManualClo
     assert times[3] - times[2] < 0.19  # another channel does not wait
 
 
+async def test_a_private_file_in_a_channel_arrives_in_the_dm(fake: FakeSlack, clock: ManualClock) -> None:
+    # Slack has no ephemeral files: a private answer with a file (an export, a report) must not lose the file.
+    platform = SlackPlatform(slack_settings(fake.url).slack, clock)
+    await platform.send(ConversationRef("slack", TEAM, PAIN), OutboundMessage(
+        "your data", attachment_name="peerbot-export.json", attachment='{"mine": true}'),
+        idempotency_key="k1", ephemeral_to=UserRef("slack", TEAM, "U1"))
+    assert json.loads(fake.of("upload")[-1].args["content"]) == {"mine": True}
+    assert fake.of("files.completeUploadExternal")[-1].args.get("channel_id") == dm_channel("U1")
+    assert not fake.of("chat.postEphemeral") and not fake.posts_to(PAIN)
+
+
 @pytest.mark.parametrize(("status", "error", "transient"), [
     (200, "channel_not_found", False), (200, "not_in_channel", False), (200, "is_archived", False),
     (200, "invalid_auth", False), (200, "msg_too_long", False), (500, "internal_error", True),
@@ -604,3 +615,55 @@ def test_a_button_without_a_value_round_trips_as_empty() -> None:
     assert "value" not in button  # Slack refuses an empty value
     assert decode_action({"action_id": button["action_id"], "text": button["text"]}) == ("onb.topics_done", "",
                                                                                        "Done")
+
+
+# Every verb the core registers, typed as `/peer <verb>` in Slack, and what its own answer starts to say.
+VERB_ANSWERS = {
+    "help": "Here is what I can do", "join": "Your profile", "profile": "Your profile",
+    "post": "Usage: `/peer post", "reply": "There is no post with that id", "delete": "You have no post with that id",
+    "pair": "waitlist", "say": "not in a mentor pairing", "mentor": "Mentors are people",
+    "checkin": "mood check-in", "pause": "no check-ins to pause", "resume": "Nothing is paused",
+    "mood": "No check-in answers yet", "survey": "Question 1 of", "export": "", "forget": "deletes everything",
+}
+MOD_ANSWERS = {
+    "ack": "There is no safety alert", "resolve": "There is no safety alert", "say": "There is no safety alert",
+    "publish": "There is no safety alert", "discard": "There is no safety alert", "report": "Open safety alerts",
+    "remove": "There is no published post", "mute": "No member has that pseudonym",
+    "unmute": "No member has that pseudonym", "reveal": "No member has that pseudonym",
+    "approve": "No member has that pseudonym", "decline": "No member has that pseudonym",
+    "waitlist": "Waiting for a mentor",
+}
+
+
+async def test_every_peer_verb_the_core_registers_answers_through_the_slash_command(workspace: Workspace) -> None:
+    await workspace.join("U1", "Looking for support", "Diabetes", "Done", "English", "Use Europe/London",
+                         "No check-ins")
+    registered = set(workspace.app.router.commands) | {"help"}
+    assert registered == set(VERB_ANSWERS), "a verb was added or removed: say here what it answers"
+    for verb, answer in VERB_ANSWERS.items():
+        before, uploads = len(workspace.fake.dms_to("U1")), len(workspace.fake.of("upload"))
+        await workspace.command("U1", verb)
+        if verb == "export":  # the answer is a file
+            assert len(workspace.fake.of("upload")) == uploads + 1
+            continue
+        texts = [call.text for call in workspace.fake.dms_to("U1")[before:]]
+        assert any(answer in text for text in texts), (verb, texts)
+        assert not any("I don't know" in text or "not available" in text for text in texts), (verb, texts)
+    # The text after the verb reaches the core as typed: Slack escapes `&`, `<`, `>` in it and the adapter undoes
+    # that once (the post is escaped again on the way out, once).
+    await workspace.command("U1", "post chronic-pain I’m “fine” &amp; &lt;3 really")
+    post = workspace.fake.posts_to(PAIN)[-1].text
+    assert "I’m \"fine\" &amp; &lt;3 really" in post and "&amp;amp;" not in post  # (phone quotes made plain)
+    # ... and a typo is told apart from them.
+    await workspace.command("U1", "pari")
+    assert "Did you mean `/peer pair`?" in workspace.fake.dms_to("U1")[-1].text
+
+
+async def test_every_moderator_command_answers_a_moderator_through_the_slash_command(workspace: Workspace) -> None:
+    assert set(workspace.app.router.moderator_commands) == set(MOD_ANSWERS)
+    for moderator in (MOD, GROUP_MOD):  # by the configured list, and by the user group
+        for sub, answer in MOD_ANSWERS.items():
+            await workspace.command(moderator, f"mod {sub}")
+            assert answer in workspace.fake.dms_to(moderator)[-1].text, (moderator, sub)
+    await workspace.command("U1", "mod report")
+    assert workspace.fake.dms_to("U1")[-1].text == "Only moderators can use `/peer mod`."

@@ -342,6 +342,9 @@ class SlackPlatform:
 
     async def send(self, to: ConversationRef, message: OutboundMessage, *, idempotency_key: str,
                    ephemeral_to: UserRef | None = None) -> MessageRef:
+        if ephemeral_to is not None and message.attachment is not None:
+            # Slack has no ephemeral files: the file goes to the person's DM, where only they see it.
+            return await self.send(await self.open_dm(ephemeral_to), message, idempotency_key=idempotency_key)
         ping = self._ping(message) if to.kind == "channel" else ""
         text, rendered = _render(message, ping)
         common: dict[str, Any] = {"channel": to.channel_id, "text": text, "blocks": rendered,
