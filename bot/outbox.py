@@ -63,6 +63,12 @@ class Dispatcher:
         # Called after an item is dead-lettered, e.g. to get an undeliverable moderator alert to people another way.
         self.on_dead_letter: Callable[[OutboxItem], Awaitable[None]] | None = None
 
+    @property
+    def send_timeout(self) -> float:
+        """At most 40 % of the lease: the lease is renewed once half of it has passed, so a send never outlives
+        it and another worker never takes over an item that is still being sent."""
+        return min(SEND_TIMEOUT_SECONDS, self.settings.lease_seconds * 0.4)
+
     def wake(self, urgent: bool = False) -> None:
         """Something was queued; `urgent` (a crisis reply or an alert) makes the batch in hand stop after its
         current send, so the urgent message goes next instead of waiting behind the rest of the batch."""
@@ -129,7 +135,7 @@ class Dispatcher:
             log.error("outbox item has no payload; dead-lettered", extra=ids)
             return
         try:
-            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+            async with asyncio.timeout(self.send_timeout):
                 ref = await self._perform(item.action, item.key)
         except PermanentSendError as exc:
             await self.store.outbox.mark_dead(item.id, self.owner, f"permanent: {exc}", self.clock.now())
@@ -139,7 +145,7 @@ class Dispatcher:
         except Exception as exc:  # transient, a timeout, or an adapter bug: all worth another try
             reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SendError) else str(exc)
             if isinstance(exc, TimeoutError):
-                reason = f"timed out after {SEND_TIMEOUT_SECONDS:.0f}s"
+                reason = f"timed out after {self.send_timeout:.0f}s"
             if item.attempts >= self.settings.max_attempts:
                 await self.store.outbox.mark_dead(item.id, self.owner, reason, self.clock.now())
                 log.error("outbox send failed %d times; dead-lettered", item.attempts,

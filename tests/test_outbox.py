@@ -214,3 +214,9 @@ async def test_a_slow_batch_renews_its_lease_so_a_second_worker_never_sends_the_
     # Past the original lease the first worker still held its batch: the second one never got a message.
     assert [text for _, _, text in slow.sent] == ["message 0", "message 1", "message 2"]
     assert other_platform.sent == [] and set(other_claimed) == {0}
+
+
+def test_a_send_never_outlives_the_lease_on_its_item(store: SQLiteStore, clock: ManualClock) -> None:
+    short = OutboxSettings(lease_seconds=10)
+    assert Dispatcher(store, {}, clock, short).send_timeout == 4.0  # renewed after 5 s, so never past 10 s
+    assert Dispatcher(store, {}, clock, OutboxSettings()).send_timeout == 24.0  # default lease 60 s
