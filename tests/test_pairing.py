@@ -566,3 +566,19 @@ async def test_mentees_are_matched_only_with_mentors_of_their_own_workspace() ->
         await app.dispatcher.drain()
         assert "waitlist" in box.texts("bob")[-1]  # maya mentors in another workspace: not a candidate
         assert not any("Accept" in [c.label for c in d.choices] for d in box.to("maya"))
+
+
+async def test_a_mentees_export_never_names_a_mentor_who_declined_before_accepting() -> None:
+    async with Box() as box:
+        await box.play(*mentor("maya", "Diabetes"), *mentor("omar", "Diabetes"), *member("alice", "Diabetes"),
+                       "alice> /peer pair")
+        (asked,) = [name for name in ("maya", "omar") if "would like a mentor" in box.texts(name)[-1]]
+        (other,) = [name for name in ("maya", "omar") if name != asked]
+        await box.play(f"{asked}> [Decline]", f"{other}> [Accept]", "alice> /peer export", f"{asked}> /peer export")
+        export = box.texts("alice")[-1]
+        proposals = json.loads(export[export.index("{"):])["pairing"]["proposals"]
+        by_state = {p["state"]: p["with"] for p in proposals}
+        assert by_state == {"mentor_declined": None, "mentor_accepted": pseudonym(box, other)}
+        assert pseudonym(box, asked) not in export
+        mentor_export = box.texts(asked)[-1]  # the mentor saw the mentee's pseudonym in the proposal
+        assert pseudonym(box, "alice") in mentor_export

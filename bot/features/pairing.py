@@ -139,6 +139,7 @@ HELD_FIELD = ("I haven't saved that: a moderator will read your message first. Y
               "to make sure you're okay.")
 NOT_RELAYED = ("I haven't passed that message on. A moderator has been told and will be in touch; the lines above "
                "are there for you right now.")
+SHOWN_TO_MENTEE = frozenset({ProposalState.MENTOR_ACCEPTED, ProposalState.STARTED, ProposalState.MENTEE_DECLINED})
 NOTE_OR_MESSAGE = "Is this a private note for your check-in, or a message to pass on?"
 KEEP_AS_NOTE = "Keep as my check-in note"
 DRAFT_GONE = "That message is no longer waiting to be sent. Please write it again."
@@ -1237,8 +1238,9 @@ class MentorPairing:
                 "topics": list(request.topics), "note": request.note, "waiting": request.waiting,
                 "requested_at": request.requested_at.isoformat()},
             "proposals": [{"role": "mentee" if q.mentee_id == member.id else "mentor",
-                           "with": await self._pseudonym(tx, q.mentor_id if q.mentee_id == member.id
-                                                         else q.mentee_id),
+                           # a mentee learns a mentor's pseudonym only once that mentor accepted
+                           "with": await self._pseudonym(tx, q.mentee_id) if q.mentor_id == member.id
+                           else await self._pseudonym(tx, q.mentor_id) if q.state in SHOWN_TO_MENTEE else None,
                            "topics": list(q.shared_topics), "state": q.state.value,
                            "created_at": q.created_at.isoformat()} for q in await tx.pairing.proposals_of(member.id)],
             "pairings": pairings,
