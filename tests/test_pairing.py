@@ -582,3 +582,25 @@ async def test_a_mentees_export_never_names_a_mentor_who_declined_before_accepti
         assert pseudonym(box, asked) not in export
         mentor_export = box.texts(asked)[-1]  # the mentor saw the mentee's pseudonym in the proposal
         assert pseudonym(box, "alice") in mentor_export
+
+
+async def test_a_paired_member_is_asked_whether_a_dm_after_the_survey_is_the_suggestion_or_for_the_mentor(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.db"
+    async with Box(db=db) as box:
+        await box.play(*mentor("maya", "Diabetes"), *member("alice", "Diabetes"), "alice> /peer pair",
+                       "maya> [Accept]", "alice> [Start]", "alice> /peer survey start")
+        while "what should we improve?" not in box.texts("alice")[-1]:
+            await box.play(f"alice> [{box.to('alice')[-1].choices[0].label}]")
+        before = list(box.texts("maya"))
+        await box.play("alice> can we talk tonight? rough shift")
+        asked = box.to("alice")[-1]
+        assert asked.text.startswith("Is this your anonymous suggestion") and box.texts("maya") == before
+        send = next(c.label for c in asked.choices if c.label.startswith("Send to"))
+        await box.play(f"alice> [{send}]")
+        assert box.texts("maya")[-1].endswith("(your mentee): can we talk tonight? rough shift")
+        await box.play("alice> more evening groups please", "alice> [It's my survey suggestion]")
+        assert "Thank you for the suggestion" in box.texts("alice")[-1]
+        assert not box.texts("maya")[-1].endswith("more evening groups please")
+    assert rows(db, "SELECT text FROM survey_suggestions") == [("more evening groups please",)]

@@ -52,7 +52,9 @@ def install_features(app: App, detector: Detector | None = None) -> None:
     onboarding.listeners.append(pairing.profile_changed)
     checkins.support_choices.append(pairing.trend_choices)
     checkins.note_or_message.append(pairing.note_or_message)
-    pairing.keep_note = checkins.keep_note
+    pairing.keepers["note"] = checkins.keep_note
+    surveys.suggestion_or_message.append(pairing.suggestion_or_message)
+    pairing.keepers["suggestion"] = surveys.keep_suggestion
     rights.exporters["pairing"] = pairing.export
     rights.before_forget.append(pairing.member_leaving)
     desk.location_override = pairing.pair_location

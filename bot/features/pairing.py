@@ -140,8 +140,13 @@ HELD_FIELD = ("I haven't saved that: a moderator will read your message first. Y
 NOT_RELAYED = ("I haven't passed that message on. A moderator has been told and will be in touch; the lines above "
                "are there for you right now.")
 SHOWN_TO_MENTEE = frozenset({ProposalState.MENTOR_ACCEPTED, ProposalState.STARTED, ProposalState.MENTEE_DECLINED})
-NOTE_OR_MESSAGE = "Is this a private note for your check-in, or a message to pass on?"
-KEEP_AS_NOTE = "Keep as my check-in note"
+# A DM that may be meant for the bot itself (a check-in note, the survey's suggestion) or for the other side:
+# the member is asked, never guessed for.
+KEEP_OR_PASS_ON = {
+    "note": ("Is this a private note for your check-in, or a message to pass on?", "Keep as my check-in note"),
+    "suggestion": ("Is this your anonymous suggestion for the survey, or a message to pass on?",
+                   "It's my survey suggestion"),
+}
 DRAFT_GONE = "That message is no longer waiting to be sent. Please write it again."
 NO_PAIRING = "You're not in a mentor pairing right now. `/peer pair` asks for a mentor."
 STALE = "That is no longer open."
@@ -316,8 +321,9 @@ class MentorPairing:
         self.labels = {slug(label): label for label in app.settings.community.topics}
         self.languages = list(app.settings.community.languages)
         self.expiry = timedelta(hours=self.settings.proposal_expiry_hours)
-        # Stores a DM as the member's check-in note (wired to check-ins), when they say that is what it was.
-        self.keep_note: Callable[[Context, Member, str], Awaitable[None]] | None = None
+        # Keep a DM as what the member says it was ("note": their check-in note, "suggestion": the survey's
+        # suggestion), wired to the features that own them.
+        self.keepers: dict[str, Callable[[Context, Member, str], Awaitable[None]]] = {}
 
     def install(self) -> None:
         router = self.app.router
@@ -928,29 +934,38 @@ class MentorPairing:
         return member, pairing
 
     async def note_or_message(self, ctx: Context, member: Member, text: str) -> bool:
-        """A DM right after a check-in answer from a paired member: ask whether it is a private note or a message
-        for the other side, rather than guess (a note must never reach the mentor by mistake, nor a message be
-        kept from them)."""
+        """A DM right after a check-in answer from a paired member: a private note or a message for the other
+        side? Asked rather than guessed: a note must never reach the mentor by mistake, nor a message be kept
+        from them."""
+        return await self._keep_or_pass_on(ctx, member, text, "note")
+
+    async def suggestion_or_message(self, ctx: Context, member: Member, text: str) -> bool:
+        """The same question for a DM while the survey's optional suggestion is open."""
+        return await self._keep_or_pass_on(ctx, member, text, "suggestion")
+
+    async def _keep_or_pass_on(self, ctx: Context, member: Member, text: str, purpose: str) -> bool:
         pairings = await ctx.tx.pairing.active_pairings_of(member.id)
-        if not pairings:
+        if not pairings or purpose not in self.keepers:
             return False
         await ctx.tx.pairing.save_draft(member.id, text, ctx.now)
-        choices = [Choice(KEEP_AS_NOTE, "pair.note", "", "primary")]
+        question, keep_label = KEEP_OR_PASS_ON[purpose]
+        choices = [Choice(keep_label, "pair.note", purpose, "primary")]
         for pairing in pairings:
             role = "mentor" if pairing.mentee_id == member.id else "mentee"
             choices.append(Choice(f"Send to {await self._pseudonym(ctx.tx, pairing.other(member.id))} ({role})",
                                   "pair.to", str(pairing.id)))
-        ctx.reply(NOTE_OR_MESSAGE, tuple(choices))
+        ctx.reply(question, tuple(choices))
         return True
 
     async def _note_button(self, ctx: Context, event: ActionInvoked) -> None:
         if (member := await self._member(ctx)) is None:
             return
         draft = await ctx.tx.pairing.take_draft(member.id)
-        if draft is None or ctx.now - draft[1] > DRAFT_TTL or self.keep_note is None:
+        keeper = self.keepers.get(event.value or "note")
+        if draft is None or ctx.now - draft[1] > DRAFT_TTL or keeper is None:
             ctx.reply(DRAFT_GONE)
             return
-        await self.keep_note(ctx, member, draft[0])
+        await keeper(ctx, member, draft[0])
 
     async def _draft_button(self, ctx: Context, event: ActionInvoked) -> None:
         if (found := await self._own_pairing(ctx, event.value)) is None:

@@ -228,6 +228,8 @@ class Surveys:
         self.interval = timedelta(days=self.settings.survey_interval_days)
         # "mentor" or "mentee" when the member is in an active pairing (wired by the pairing feature).
         self.paired_as: PairedAs = _never_paired
+        # A DM that could be the suggestion or a message for someone else: a hook may ask (True: it took over).
+        self.suggestion_or_message: list[Callable[[Context, Member, str], Awaitable[bool]]] = []
 
     def install(self) -> None:
         router = self.app.router
@@ -373,23 +375,42 @@ class Surveys:
             ctx.reply(HARD_TIMES + "\n" + self.footer)
         log.info("survey completed", extra={"survey": survey.id, "kind": survey.kind})
 
-    async def _suggestion(self, ctx: Context, event: MessageReceived) -> bool:
-        """A DM while the optional "what should we improve?" is open is the suggestion (already screened)."""
-        member = await ctx.tx.members.by_user(ctx.user)
-        if member is None:
-            return False
+    async def _open_for_suggestion(self, ctx: Context, member: Member) -> Survey | None:
+        """The member's survey whose optional "what should we improve?" is still open, if any."""
         surveys = await ctx.tx.surveys.by_member(member.id)
         survey = surveys[-1] if surveys else None
         if (survey is None or survey.state is not SurveyState.COMPLETED or survey.completed_at is None
                 or survey.position >= len(survey.items) or item_name(survey.items[survey.position]) != "improve"
-                or ctx.now - survey.completed_at > SUGGESTION_WINDOW or not event.text.strip()):
+                or ctx.now - survey.completed_at > SUGGESTION_WINDOW):
+            return None
+        return survey
+
+    async def _suggestion(self, ctx: Context, event: MessageReceived) -> bool:
+        """A DM while the optional "what should we improve?" is open is the suggestion (already screened)."""
+        member = await ctx.tx.members.by_user(ctx.user)
+        if member is None or not event.text.strip() or (survey := await self._open_for_suggestion(ctx, member)) is None:
             return False
-        await ctx.tx.surveys.record_answer(survey.id, "improve", None, survey.position + 1)
         if ctx.held:
+            await ctx.tx.surveys.record_answer(survey.id, "improve", None, survey.position + 1)
             return True  # crisis language: the safety reply and the moderators have it; nothing goes in a report
-        await ctx.tx.surveys.add_suggestion(week_of(ctx.now), neutralise(event.text.strip())[:SUGGESTION_MAX])
-        ctx.reply(SUGGESTION_THANKS + " " + THANKS)
+        for hook in self.suggestion_or_message:  # a paired member may have meant it for their mentor
+            if await hook(ctx, member, event.text):
+                return True
+        await self._store_suggestion(ctx, survey, event.text)
         return True
+
+    async def keep_suggestion(self, ctx: Context, member: Member, text: str) -> None:
+        """The member said this DM was their suggestion."""
+        survey = await self._open_for_suggestion(ctx, member)
+        if survey is None:
+            ctx.reply("That survey's question is no longer open, so I haven't kept it. Thank you all the same.")
+            return
+        await self._store_suggestion(ctx, survey, text)
+
+    async def _store_suggestion(self, ctx: Context, survey: Survey, text: str) -> None:
+        await ctx.tx.surveys.record_answer(survey.id, "improve", None, survey.position + 1)
+        await ctx.tx.surveys.add_suggestion(week_of(ctx.now), neutralise(text.strip())[:SUGGESTION_MAX])
+        ctx.reply(SUGGESTION_THANKS + " " + THANKS)
 
     # -- declining and allowing
 
