@@ -522,3 +522,31 @@ async def test_a_dm_long_after_the_last_question_is_an_ordinary_message_not_a_su
         await box.play("~ 2h", "alice> is anyone around tonight?")
         assert "Thank you for the suggestion" not in box.texts("alice")[-1]
     assert rows(db, "SELECT COUNT(*) FROM survey_suggestions") == [(0,)]
+
+
+def test_one_person_outside_a_topic_cannot_be_found_by_subtracting_the_topic_from_the_total() -> None:
+    from bot.evaluation.figures import Period, ProgramData, compute
+    from bot.store import MemberFacts, SurveyFacts
+
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    members = [MemberFacts(i, "console", ("diabetes",) if i <= 5 else (), None, start) for i in range(1, 7)]
+    scores = {1: 3, 2: 3, 3: 3, 4: 3, 5: 3, 6: 1}  # member 6, the only one outside diabetes, answered low
+    surveys = [SurveyFacts(i, kind, start + timedelta(days=day), (scores[i],) * 5, None, scores[i], None)
+               for i in scores for kind, day in (("baseline", 1), ("followup", 40))]
+    data = ProgramData(Period(start, start + timedelta(weeks=13)), members, [], {}, surveys, [], [], None)
+    figures = compute(data, 5)
+    assert figures.value("wellbeing", "who5_latest_mean") is not None  # six people: shown
+    # 6 x all - 5 x diabetes would be member 6's own score: the topic cell is hidden with it
+    for section, figure in (("wellbeing", "who5_latest_mean"), ("satisfaction", "program_mean")):
+        found = figures.get(section, figure, "topic:diabetes")
+        assert found is not None and found.suppressed and found.value is None, figure
+    # ...while the cells about everyone (the same people as "all") stay
+    assert figures.value("wellbeing", "who5_latest_mean", "platform:console") is not None
+
+
+def test_a_cell_close_to_a_superset_is_hidden_but_not_one_far_from_it() -> None:
+    cells = [cell("all", 40), cell("topic:a", 37), cell("topic:b", 20)]
+    supersets = {"topic:a": frozenset({"all"}), "topic:b": frozenset({"all"})}
+    hidden = {c.cell for c in suppress(cells, 5, supersets) if c.suppressed}
+    assert "topic:a" in hidden  # 40 - 37 = 3 people would be exposed
+    assert "all" not in hidden

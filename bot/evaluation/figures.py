@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -128,11 +128,23 @@ def who5_score(answers: tuple[int, ...]) -> int | None:
 
 # ---------------------------------------------------------------- the privacy floor
 
-def suppress(cells: list[Cell], min_cell_size: int) -> list[Cell]:
+def suppress(cells: list[Cell], min_cell_size: int,
+             supersets: Mapping[str, frozenset[str]] | None = None) -> list[Cell]:
     """Primary suppression (fewer than `min_cell_size` people) and complementary suppression within each group of
     sibling cells, until the suppressed cells of a group are at least two and hold at least `min_cell_size` people
-    together (so neither subtraction from the total nor from each other gives a small cell away)."""
+    together (so neither subtraction from the total nor from each other gives a small cell away).
+
+    `supersets` names, per cell, the cells whose people include all of its people (every cell is inside "all";
+    a topic may lie inside another). Topics overlap, so "all" minus one topic can leave a handful of people: a
+    cell whose people differ from a shown superset's by fewer than `min_cell_size` is hidden too."""
     hidden = {i for i, c in enumerate(cells) if c.n < min_cell_size}
+    if supersets:
+        index = {(c.section, c.figure, c.cell): i for i, c in enumerate(cells)}
+        for i, c in enumerate(cells):
+            for outer in supersets.get(c.cell, ()):
+                j = index.get((c.section, c.figure, outer))
+                if j is not None and j not in hidden and 0 < cells[j].n - c.n < min_cell_size:
+                    hidden.add(i)
     groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for i, c in enumerate(cells):
         if c.group is not None:
@@ -382,11 +394,13 @@ def compute(data: ProgramData, min_cell_size: int) -> Figures:
     """Every figure of the report for one period, with the privacy floor applied."""
     b = _Builder()
     cells = _cells_of(data.members)
+    supersets = {name: frozenset(other for other, outer in cells if other != name and ids <= outer)
+                 for name, ids in cells}
     engagement(b, data, cells)
     pairing(b, data)
     wellbeing(b, data, cells)
     satisfaction(b, data, cells)
     safety(b, data)
     suggestions = sorted(data.suggestions) if len(data.suggestions) >= min_cell_size else None
-    return Figures(data.period, min_cell_size, suppress(b.cells, min_cell_size), suggestions,
+    return Figures(data.period, min_cell_size, suppress(b.cells, min_cell_size, supersets), suggestions,
                    data.pairing is not None)
