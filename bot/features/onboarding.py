@@ -346,8 +346,9 @@ class Onboarding:
     async def _open_form(self, ctx: Context, event: ActionInvoked) -> None:
         if (member := await self._member(ctx)) is None:
             return
-        if not self._forms(ctx.user) or not ctx.open_form(self.profile_form(member, await self._platform_timezone(
-                ctx.user))):
+        # No platform lookup here: the form must be asked for within seconds of the press (Slack's trigger_id
+        # lasts 3 s) and the store is held meanwhile; the timezone step offers the platform's timezone instead.
+        if not self._forms(ctx.user) or not ctx.open_form(self.profile_form(member, None)):
             await self._ask(ctx, member, member.onboarding_step if member.onboarding_step != "done" else "role")
 
     async def _form_submitted(self, ctx: Context, event: FormSubmitted) -> None:
