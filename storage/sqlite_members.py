@@ -133,6 +133,9 @@ class Members:
             )
             await self._db.execute("UPDATE outbox SET recipient = NULL, payload = NULL WHERE recipient = ?", (key,))
             await self._db.execute("DELETE FROM outreach WHERE subject_key = ?", (key,))
+            # A forgotten moderator's decisions stay on record, without naming them.
+            await self._db.execute("UPDATE mentors SET decided_by = ? WHERE decided_by = ?", (FORGOTTEN_ACTOR, key))
+            await self._db.execute("UPDATE pairing_audit SET actor = ? WHERE actor = ?", (FORGOTTEN_ACTOR, key))
             await self._db.execute(
                 "UPDATE escalations SET subject_key = NULL, subject_label = ?, excerpt = NULL, held_action = NULL"
                 " WHERE subject_key = ?",
@@ -141,6 +144,9 @@ class Members:
         if member is not None:
             await self._db.execute("DELETE FROM group_posts WHERE member_id = ?", (member.id,))
             await self._db.execute("DELETE FROM members WHERE id = ?", (member.id,))  # identities, pseudonyms cascade
+
+
+FORGOTTEN_ACTOR = "a moderator who has since left"
 
 
 class GroupPosts:

@@ -604,3 +604,13 @@ async def test_a_paired_member_is_asked_whether_a_dm_after_the_survey_is_the_sug
         assert "Thank you for the suggestion" in box.texts("alice")[-1]
         assert not box.texts("maya")[-1].endswith("more evening groups please")
     assert rows(db, "SELECT text FROM survey_suggestions") == [("more evening groups please",)]
+
+
+async def test_a_forgotten_moderators_approvals_stay_on_record_without_naming_them(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    async with Box(db=db) as box:
+        await box.play(*mentor("maya", "Diabetes"), "mod> /peer forget", "mod> [Delete everything]")
+    assert rows(db, "SELECT status, decided_by FROM mentors") == [("approved", "a moderator who has since left")]
+    for table in ("mentors", "pairing_audit"):
+        for row in rows(db, f"SELECT * FROM {table}"):
+            assert "console:sandbox:mod" not in " ".join(map(str, row)), table
