@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.slack import SlackPlatform, SlackStartupError
-from adapters.slack.blocks import HOME_PREFIX, decode_action, render
+from adapters.slack.blocks import HOME_PREFIX, decode_action, render, unescape
+from adapters.slack.inbound import message_event
 from bot.app import App
 from bot.config import Settings
 from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage, UserRef
@@ -490,6 +492,24 @@ def test_action_ids_are_unique_within_a_message_and_options_become_one_select() 
     assert [o["value"] for o in elements[2]["options"]] == ["t.pick:one", "t.pick:two"]
 
 
+@pytest.mark.parametrize(("sent", "typed"), [
+    ("see <https://example.org/guide|this guide>", "see this guide (https://example.org/guide)"),
+    ("<http://example.org|example.org> or <https://example.org/x>", "example.org or https://example.org/x"),
+    ("mail <mailto:help@example.org|help@example.org>", "mail help@example.org"),
+    ("<https://example.org/?a=1&amp;b=2|example.org/?a=1&amp;b=2> &lt;3", "example.org/?a=1&b=2 <3"),
+    ("<https://example.org|https://example.org>", "https://example.org"),
+    # Mention markup is exactly what it was: a link never becomes one, and one never loses its sigil here.
+    ("<@U1> <!here> <#C1|general> <!subteam^S1|@nurses> <!date^1700000000^{date}|Nov 14>",
+     "<@U1> <!here> <#C1|general> <!subteam^S1|@nurses> <!date^1700000000^{date}|Nov 14>"),
+    ("<https://example.org|&lt;!here&gt;> &lt;@U2&gt;", "<!here> (https://example.org) <@U2>"),
+])
+def test_slack_link_markup_arrives_as_plain_text(sent: str, typed: str) -> None:
+    event = message_event(channel_event("U1", PAIN, sent), datetime(2026, 1, 1, tzinfo=UTC), BOT_USER)
+    assert event is not None and event.text == typed
+    mentions = re.compile(r"<[@!#][^<>]*>")
+    assert mentions.findall(event.text) == mentions.findall(unescape(sent))  # no mention gained or lost
+
+
 def test_relayed_text_cannot_ping_anyone() -> None:
     text, blocks = render(OutboundMessage("hi <!here> & <@U1> <!subteam^S1>"))
     assert text == "hi &lt;!here&gt; &amp; &lt;@U1&gt; &lt;!subteam^S1&gt;"
@@ -677,6 +697,12 @@ async def test_pairing_relay_through_slack_carries_no_identity_or_mentions(works
     relayed = workspace.fake.posts_to(dm_channel("UMAYA"))[-1].text
     assert "thanks for taking me on" in relayed
     assert "<!channel>" not in relayed and "<@U123>" not in relayed and "UALICE" not in relayed
+    # A link she pastes arrives in Slack's link markup; her mentor reads it as plain text, the address visible.
+    await workspace.say("UALICE", "this helped: <https://example.org/t?a=1&amp;b=2|a guide>, "
+                                  "also <http://example.org|example.org>")
+    relayed = workspace.fake.posts_to(dm_channel("UMAYA"))[-1].text
+    assert "this helped: a guide (https://example.org/t?a=1&amp;b=2), also example.org" in relayed
+    assert "&lt;" not in relayed and "|" not in relayed
 
 
 def test_a_button_without_a_value_round_trips_as_empty() -> None:
