@@ -309,6 +309,24 @@ def channel_event(user: str, channel: str, text: str) -> dict[str, Any]:
                        "text": text, "ts": f"{time.time():.6f}"})
 
 
+def edit_event(user: str, channel: str, before: str, after: str, *, ts: str = "1700000100.000100",
+               edited_ts: str | None = "1700000160.000000", thread_ts: str | None = None,
+               event_id: str | None = None, **message: Any) -> dict[str, Any]:
+    """`message_changed`, as Slack sends it when `user`'s message `ts` in `channel` changed from `before` to
+    `after` (an edit has `edited`; an unfurl or a thread reply count leaves the text and adds other fields)."""
+    previous: dict[str, Any] = {"type": "message", "user": user, "text": before, "ts": ts}
+    changed: dict[str, Any] = {**previous, "text": after, **message}
+    if thread_ts is not None:
+        previous["thread_ts"] = changed["thread_ts"] = thread_ts
+    if edited_ts is not None:
+        changed["edited"] = {"user": user, "ts": edited_ts}
+    kind = "im" if channel.startswith("D") else "channel"
+    now = f"{time.time():.6f}"
+    return event_body({"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
+                       "channel_type": kind, "ts": now, "event_ts": now, "message": changed,
+                       "previous_message": previous}, event_id)
+
+
 def command_form(user: str, text: str, channel: str | None = None) -> dict[str, str]:
     return {"token": "legacy", "team_id": TEAM, "team_domain": "peers", "channel_id": channel or dm_channel(user),
             "channel_name": "directmessage", "user_id": user, "user_name": user.lower(), "command": "/peer",

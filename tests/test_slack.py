@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.slack import SlackPlatform, SlackStartupError
-from adapters.slack.blocks import HOME_PREFIX, decode_action, render
+from adapters.slack.blocks import HOME_PREFIX, decode_action, render, unescape
+from adapters.slack.inbound import message_event
 from bot.app import App
 from bot.config import Settings
 from bot.events import Choice, ChoiceKind, ConversationRef, InboundEvent, OutboundMessage, UserRef
@@ -37,6 +39,7 @@ from tests.slack_fake import (
     command_form,
     dm_channel,
     dm_event,
+    edit_event,
     event_body,
     press_payload,
     sign,
@@ -332,17 +335,86 @@ async def test_channel_message_in_a_group_is_read_and_screened(workspace: Worksp
     assert private and "988" in private[-1].text  # resources privately, in the channel
 
 
-async def test_bot_messages_edits_and_malformed_events_are_skipped(workspace: Workspace,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_group_message_edited_into_crisis_words_alerts_the_moderators_once(workspace: Workspace) -> None:
+    fake, slack = workspace.fake, workspace.slack
+    assert await slack.event(channel_event("U3", PAIN, "rough day")) == 200
+    await workspace.settle()
+    assert fake.posts_to(MODS) == [] and fake.of("chat.postEphemeral") == []
+    edit = edit_event("U3", PAIN, "rough day", "rough day. honestly i want to die")
+    assert await slack.event(edit) == 200
+    assert await slack.event(edit, retry_num=1) == 200  # Slack delivers the same edit again
+    await workspace.settle()
+    assert len(fake.posts_to(MODS)) == 1, "the edited text reaches the moderators, once"
+    private = fake.of("chat.postEphemeral", user="U3", channel=PAIN)
+    assert len(private) == 1 and "988" in private[0].text  # resources privately, in the channel
+    # Edited again, later: a new edit, screened again (it joins the open case rather than opening another).
+    again = edit_event("U3", PAIN, "rough day. honestly i want to die", "i want to kill myself tonight",
+                       edited_ts="1700000300.000000")
+    assert await slack.event(again) == 200
+    await workspace.settle()
+    assert len(fake.of("chat.postEphemeral", user="U3", channel=PAIN)) == 2
+
+
+async def test_an_edit_in_a_thread_is_answered_in_the_thread(workspace: Workspace) -> None:
+    edit = edit_event("U3", PAIN, "same here", "same here, i want to end my life", ts="1700000100.000200",
+                      thread_ts="1700000050.000100")
+    assert await workspace.slack.event(edit) == 200
+    await workspace.settle()
+    assert workspace.fake.posts_to(MODS)
+    private = workspace.fake.of("chat.postEphemeral", user="U3", channel=PAIN)
+    assert private and private[-1].args.get("thread_ts") == "1700000050.000100" and "988" in private[-1].text
+
+
+async def test_a_me_message_is_read_like_any_other(workspace: Workspace) -> None:
+    body = channel_event("U3", PAIN, "wants to kill myself")
+    body["event"]["subtype"] = "me_message"
+    assert await workspace.slack.event(body) == 200
+    await workspace.settle()
+    assert workspace.fake.posts_to(MODS)
+    assert workspace.fake.of("chat.postEphemeral", user="U3", channel=PAIN)
+
+
+async def test_an_unfurled_link_or_a_thread_reply_count_is_not_a_new_message(workspace: Workspace) -> None:
+    # In the DM every message gets an answer, so a change read as a new message would show as a second one.
+    text = "look at <https://example.org/guide|this guide>"
+    await workspace.say("U1", text)
+    assert len(workspace.fake.dms_to("U1")) == 1
+    unfurled = edit_event("U1", dm_channel("U1"), text, text, edited_ts=None,
+                          attachments=[{"from_url": "https://example.org/guide", "title": "A guide"}])
+    counted = edit_event("U1", dm_channel("U1"), text, text, edited_ts=None, reply_count=1, thread_ts="1.0")
+    for body in (unfurled, counted):
+        assert await workspace.slack.event(body) == 200
+    await workspace.settle()
+    assert len(workspace.fake.dms_to("U1")) == 1
+    assert workspace.fake.posts_to(MODS) == []
+
+
+async def test_edits_by_bots_and_of_deleted_thread_parents_are_ignored(workspace: Workspace) -> None:
+    slack = workspace.slack
+    by_bot = edit_event("U2", PAIN, "status", "i want to kill myself", bot_id="B0OTHER")
+    ours = edit_event(BOT_USER, PAIN, "status", "i want to kill myself")  # our own chat.update
+    profile = edit_event("U4", PAIN, "status", "i want to kill myself", bot_profile={"id": "B0INT"})
+    tombstone = edit_event("USLACKBOT", PAIN, "i want to kill myself", "This message was deleted.",
+                           subtype="tombstone", edited_ts=None)
+    for body in (by_bot, ours, profile, tombstone):
+        assert await slack.event(body) == 200
+    await workspace.settle()
+    assert [c.method for c in workspace.fake.calls if c.method.startswith("chat.")] == []
+
+
+async def test_bot_messages_deletions_and_malformed_events_are_skipped(workspace: Workspace,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
     slack = workspace.slack
     own = dm_event(BOT_USER, "i want to kill myself")
-    edited = dm_event("U1", "i want to kill myself")
-    edited["event"]["subtype"] = "message_changed"
+    deleted = event_body({"type": "message", "subtype": "message_deleted", "hidden": True, "channel": PAIN,
+                          "channel_type": "channel", "ts": "1700000200.000000", "deleted_ts": "1700000100.000100",
+                          "previous_message": {"type": "message", "user": "U1", "text": "i want to kill myself",
+                                               "ts": "1700000100.000100"}})
     from_bot = dm_event("U2", "i want to kill myself")
     from_bot["event"]["bot_id"] = "B0OTHER"
     broken = event_body({"type": "message", "channel_type": "im", "text": "no user or channel"})
     with caplog.at_level(logging.WARNING):
-        for body in (own, edited, from_bot, broken):
+        for body in (own, deleted, from_bot, broken):
             assert await slack.event(body) == 200
         await workspace.settle()
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
@@ -418,6 +490,24 @@ def test_action_ids_are_unique_within_a_message_and_options_become_one_select() 
     assert len(ids) == len(set(ids)) == 4
     assert [e["type"] for e in elements] == ["button", "button", "static_select", "button"]
     assert [o["value"] for o in elements[2]["options"]] == ["t.pick:one", "t.pick:two"]
+
+
+@pytest.mark.parametrize(("sent", "typed"), [
+    ("see <https://example.org/guide|this guide>", "see this guide (https://example.org/guide)"),
+    ("<http://example.org|example.org> or <https://example.org/x>", "example.org or https://example.org/x"),
+    ("mail <mailto:help@example.org|help@example.org>", "mail help@example.org"),
+    ("<https://example.org/?a=1&amp;b=2|example.org/?a=1&amp;b=2> &lt;3", "example.org/?a=1&b=2 <3"),
+    ("<https://example.org|https://example.org>", "https://example.org"),
+    # Mention markup is exactly what it was: a link never becomes one, and one never loses its sigil here.
+    ("<@U1> <!here> <#C1|general> <!subteam^S1|@nurses> <!date^1700000000^{date}|Nov 14>",
+     "<@U1> <!here> <#C1|general> <!subteam^S1|@nurses> <!date^1700000000^{date}|Nov 14>"),
+    ("<https://example.org|&lt;!here&gt;> &lt;@U2&gt;", "<!here> (https://example.org) <@U2>"),
+])
+def test_slack_link_markup_arrives_as_plain_text(sent: str, typed: str) -> None:
+    event = message_event(channel_event("U1", PAIN, sent), datetime(2026, 1, 1, tzinfo=UTC), BOT_USER)
+    assert event is not None and event.text == typed
+    mentions = re.compile(r"<[@!#][^<>]*>")
+    assert mentions.findall(event.text) == mentions.findall(unescape(sent))  # no mention gained or lost
 
 
 def test_relayed_text_cannot_ping_anyone() -> None:
@@ -607,6 +697,12 @@ async def test_pairing_relay_through_slack_carries_no_identity_or_mentions(works
     relayed = workspace.fake.posts_to(dm_channel("UMAYA"))[-1].text
     assert "thanks for taking me on" in relayed
     assert "<!channel>" not in relayed and "<@U123>" not in relayed and "UALICE" not in relayed
+    # A link she pastes arrives in Slack's link markup; her mentor reads it as plain text, the address visible.
+    await workspace.say("UALICE", "this helped: <https://example.org/t?a=1&amp;b=2|a guide>, "
+                                  "also <http://example.org|example.org>")
+    relayed = workspace.fake.posts_to(dm_channel("UMAYA"))[-1].text
+    assert "this helped: a guide (https://example.org/t?a=1&amp;b=2), also example.org" in relayed
+    assert "&lt;" not in relayed and "|" not in relayed
 
 
 def test_a_button_without_a_value_round_trips_as_empty() -> None:

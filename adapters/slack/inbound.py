@@ -6,6 +6,7 @@ caller logs it, without text, and skips it). Events the bot does not handle tran
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,11 @@ from bot.events import (
 
 PLATFORM = "slack"
 
-# Message subtypes that are a person writing something new; edits, deletions, joins, bot posts etc. are not.
-PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+# Message subtypes that are a person writing (a `/me` message too); deletions, joins, bot posts etc. are not.
+PERSON_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
+# An edit: the new message is in `event["message"]`, the one before in `event["previous_message"]`. It is read
+# (and screened) like a new message, or "rough day" edited into crisis words would pass unseen.
+EDITED = "message_changed"
 
 
 class Malformed(ValueError):
@@ -54,26 +58,73 @@ def conversation_for(workspace: str, channel_id: str, thread_ts: str | None = No
     return ConversationRef(PLATFORM, workspace, channel_id, kind=kind, thread_id=thread)
 
 
+# Slack's link markup, `<https://x.org|label>` or `<mailto:a@b.org>`: a scheme first, so never a mention
+# (`<@U1>`), a channel (`<#C1|x>`) or a broadcast (`<!here>`), which all start with a sigil.
+_LINK = re.compile(r"<(?P<url>[A-Za-z][A-Za-z0-9+.-]*:[^<>|]*)(?:\|(?P<label>[^<>]*))?>")
+_AUTOLINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def _plain_link(match: re.Match[str]) -> str:
+    url, label = match["url"], (match["label"] or "").strip()
+    if not label or label == url:
+        return url
+    if url.lower() in (scheme + label.lower() for scheme in _AUTOLINK_SCHEMES):
+        return label  # Slack linked what the person typed (`example.org`, an email address): keep it as typed
+    return f"{label} ({url})"  # a link with its own text: the address stays visible
+
+
+def typed_text(text: str) -> str:
+    """What the person typed: links as plain text, then Slack's escaping undone once. Only link markup is
+    unwrapped (its parts never contain `<` or `>`), so mention markup is exactly what it would be without."""
+    return unescape(_LINK.sub(_plain_link, text))
+
+
 def message_event(body: dict[str, Any], now: datetime, bot_user_id: str | None) -> MessageReceived | None:
-    """`message` (message.im, message.channels, message.groups): a person's new message, else None."""
+    """`message` (message.im, message.channels, message.groups): a person's new or edited message, else None."""
     event = body.get("event")
     if not isinstance(event, dict):
         raise Malformed("missing event")
-    if event.get("subtype") not in PERSON_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
-        return None
-    user_id = _str(event, "user")
-    if user_id == bot_user_id:
+    if event.get("subtype") == EDITED:
+        return _edited(body, event, now, bot_user_id)
+    return _person_message(body, None, event, now, bot_user_id, None)
+
+
+def _edited(body: dict[str, Any], event: dict[str, Any], now: datetime,
+            bot_user_id: str | None) -> MessageReceived | None:
+    """`message_changed` by a person with new text. A change that leaves the text as it was (a link unfurled, a
+    reply counted in a thread, a reaction) is None, and so is a deleted thread parent (a `tombstone`)."""
+    edited = event.get("message")
+    if not isinstance(edited, dict):
+        raise Malformed("missing message")
+    previous = event.get("previous_message")
+    if isinstance(previous, dict) and previous.get("text") == edited.get("text"):
         return None
     channel = _str(event, "channel")
-    text = event.get("text", "")
+    # The same edit keeps its id however often Slack delivers it; each further edit has its own `edited.ts`.
+    edit = edited.get("edited")
+    stamp = edit.get("ts") if isinstance(edit, dict) else None
+    event_id = (f"edit:{channel}:{_str(edited, 'ts')}:{stamp}" if isinstance(stamp, str) and stamp
+                else _str(body, "event_id"))
+    return _person_message(body, channel, edited, now, bot_user_id, event_id)
+
+
+def _person_message(body: dict[str, Any], channel: str | None, message: dict[str, Any], now: datetime,
+                    bot_user_id: str | None, event_id: str | None) -> MessageReceived | None:
+    if message.get("subtype") not in PERSON_SUBTYPES or message.get("bot_id") or message.get("bot_profile"):
+        return None
+    user_id = _str(message, "user")
+    if user_id == bot_user_id:
+        return None
+    channel = channel or _str(message, "channel")
+    text = message.get("text", "")
     if not isinstance(text, str):
         raise Malformed("text is not a string")
     if not text.strip():
         return None  # a file without a caption: nothing to read or screen
     workspace = team_of(body)
-    thread = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
+    thread = message.get("thread_ts") if isinstance(message.get("thread_ts"), str) else None
     return MessageReceived(UserRef(PLATFORM, workspace, user_id), conversation_for(workspace, channel, thread),
-                           unescape(text), now, event_id=_str(body, "event_id"))
+                           typed_text(text), now, event_id=event_id or _str(body, "event_id"))
 
 
 def member_joined_event(body: dict[str, Any], now: datetime, bot_user_id: str | None) -> MemberJoined | None:
@@ -97,13 +148,13 @@ def member_joined_event(body: dict[str, Any], now: datetime, bot_user_id: str | 
 
 
 def command_event(body: dict[str, Any], now: datetime) -> CommandInvoked:
-    """`/peer <text>`: the text verbatim (Slack sends it form-encoded, with its usual escaping)."""
+    """`/peer <text>`: the text as typed (Slack sends it form-encoded, with its usual escaping)."""
     workspace = team_of(body)
     text = body.get("text", "")
     if not isinstance(text, str):
         raise Malformed("text is not a string")
     return CommandInvoked(UserRef(PLATFORM, workspace, _str(body, "user_id")),
-                          conversation_for(workspace, _str(body, "channel_id")), unescape(text).strip(), now,
+                          conversation_for(workspace, _str(body, "channel_id")), typed_text(text).strip(), now,
                           event_id=_str(body, "trigger_id"), interaction=_str(body, "trigger_id"))
 
 
