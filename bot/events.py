@@ -122,6 +122,9 @@ class MessageReceived:
     text: str
     at: datetime
     event_id: str | None = None  # the platform's id for deduplicating redeliveries
+    # An edit of an earlier message: screened like every text, but not a new message for the features (an edit
+    # is not relayed again, nor answered, nor taken as a note).
+    edited: bool = False
 
 
 @dataclass(frozen=True, slots=True)

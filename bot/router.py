@@ -209,6 +209,8 @@ class Router:
                     ctx.reply(texts.stale_button)
                 else:
                     await form_handler(ctx, event)
+            case MessageReceived(edited=True):
+                return  # screened already (the safety gate runs before the router); nothing else to do
             case MessageReceived():
                 chain = self.dm_handlers if event.conversation.kind == "dm" else self.channel_handlers
                 for handler in chain:

@@ -169,3 +169,15 @@ async def test_a_stalled_role_lookup_gives_up_and_treats_the_sender_as_no_modera
     await sandbox.play("mod> /peer mod report")
     assert slow.role_lookups == 1
     assert to(sandbox)[-1] == ("mod", "Only moderators can use `/peer mod`.")
+
+
+async def test_an_edit_is_screened_but_is_not_a_new_message_for_the_features(sandbox: Sandbox) -> None:
+    user = UserRef("console", "sandbox", "alice")
+    dm = ConversationRef("console", "sandbox", "dm:alice", kind="dm")
+    await sandbox.app.handle(MessageReceived(user, dm, "hello there", START, event_id="e1", edited=True))
+    await sandbox.app.dispatcher.drain()
+    assert to(sandbox) == []  # no "Hi, I'm peerbot" for an edited greeting
+    await sandbox.app.handle(MessageReceived(user, dm, "i want to kill myself", START, event_id="e2", edited=True))
+    await sandbox.app.dispatcher.drain()
+    assert any("988" in text for who, text in to(sandbox) if who == "alice")
+    assert any(who == "#moderators" for who, _ in to(sandbox))

@@ -105,11 +105,11 @@ def _edited(body: dict[str, Any], event: dict[str, Any], now: datetime,
     stamp = edit.get("ts") if isinstance(edit, dict) else None
     event_id = (f"edit:{channel}:{_str(edited, 'ts')}:{stamp}" if isinstance(stamp, str) and stamp
                 else _str(body, "event_id"))
-    return _person_message(body, channel, edited, now, bot_user_id, event_id)
+    return _person_message(body, channel, edited, now, bot_user_id, event_id, edited=True)
 
 
 def _person_message(body: dict[str, Any], channel: str | None, message: dict[str, Any], now: datetime,
-                    bot_user_id: str | None, event_id: str | None) -> MessageReceived | None:
+                    bot_user_id: str | None, event_id: str | None, edited: bool = False) -> MessageReceived | None:
     if message.get("subtype") not in PERSON_SUBTYPES or message.get("bot_id") or message.get("bot_profile"):
         return None
     user_id = _str(message, "user")
@@ -124,7 +124,7 @@ def _person_message(body: dict[str, Any], channel: str | None, message: dict[str
     workspace = team_of(body)
     thread = message.get("thread_ts") if isinstance(message.get("thread_ts"), str) else None
     return MessageReceived(UserRef(PLATFORM, workspace, user_id), conversation_for(workspace, channel, thread),
-                           typed_text(text), now, event_id=event_id or _str(body, "event_id"))
+                           typed_text(text), now, event_id=event_id or _str(body, "event_id"), edited=edited)
 
 
 def member_joined_event(body: dict[str, Any], now: datetime, bot_user_id: str | None) -> MemberJoined | None:
