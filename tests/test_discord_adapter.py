@@ -522,6 +522,9 @@ async def test_a_second_server_is_reported_and_its_events_ignored_with_only_ids_
     crisis = {**fake.message_payload(ALICE, OTHER_CHANNEL, "I want to kill myself"), "guild_id": OTHER_GUILD}
     await fake.dispatch("MESSAGE_CREATE", crisis)
     await fake.dispatch("MESSAGE_UPDATE", fake.edit_payload(crisis, "I want to kill myself tonight"))
+    unknown = "910000000000000098"  # a server discord.py has not been told about
+    stray = {**fake.message_payload(ALICE, fake.new_id(), "help me"), "guild_id": unknown}
+    await fake.dispatch("MESSAGE_CREATE", stray)
     command = {**fake.slash(ALICE, OTHER_CHANNEL, "help"), "guild_id": OTHER_GUILD}
     await fake.dispatch("INTERACTION_CREATE", command)
     await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, GROUP_CHANNEL, "hello from home"))
@@ -532,7 +535,7 @@ async def test_a_second_server_is_reported_and_its_events_ignored_with_only_ids_
     ignored = [r for r in caplog.records if "does not serve" in r.getMessage()]
     assert [(r.levelname, r.guild, r.event) for r in ignored] == [  # type: ignore[attr-defined]
         ("WARNING", OTHER_GUILD, "message"), ("WARNING", OTHER_GUILD, "message edit"),
-        ("WARNING", OTHER_GUILD, "command")]
+        ("WARNING", unknown, "message"), ("WARNING", OTHER_GUILD, "command")]
     assert "kill" not in caplog.text and "Another Server" not in caplog.text
     assert not fake.find("POST", f"/channels/{OTHER_CHANNEL}/") and not fake.find("POST", "/interactions/")
 

@@ -341,7 +341,9 @@ class DiscordPlatform:
         except Exception:
             log.warning("discord message skipped: could not be translated", extra={"message_id": message.id})
             return
-        if event is None or self._ignored(message.guild.id if message.guild else None, "message"):
+        # A server the bot has no cache of gives no `message.guild`: its id is on the channel, never taken for a DM.
+        guild_id = message.guild.id if message.guild else getattr(message.channel, "guild_id", None)
+        if event is None or self._ignored(guild_id, "message"):
             return
         self._remember(message.author, event.user.workspace, message.channel)
         await self._deliver(event)
