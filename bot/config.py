@@ -119,8 +119,8 @@ class DiscordSettings(_Section):
     moderator_channel: str = ""
     # Members with this role are moderators (checked with Discord on every moderator command); re-pages ping it.
     moderator_role: str = ""
-    # Guilds to register /peer in at start (instant); empty: registered globally. The first is the home guild
-    # that DMs with the bot belong to.
+    # The one guild (server) this instance serves, to register /peer in at start (instant); empty: registered
+    # globally, and the guild the bot is in is served. One server per instance: DMs belong to it.
     guild_ids: list[str] = Field(default_factory=list)
     # 0: one gateway connection; N: N shards; "auto": as many as Discord recommends.
     shards: int | Literal["auto"] = 0
@@ -143,6 +143,9 @@ class DiscordSettings(_Section):
         bad = [v for v in value if not str(v).isdigit()]
         if bad:
             raise ValueError(f"must be Discord guild ids (digits only), got {bad!r}")
+        if len(value) > 1:
+            raise ValueError("peerbot serves one Discord server per instance: give at most one guild id "
+                             "(run one instance per server)")
         return [str(v) for v in value]
 
     @field_validator("shards")

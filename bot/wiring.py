@@ -27,6 +27,8 @@ from storage import open_store
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_SECONDS = 10.0  # each shutdown step (events in hand, the outbox's last batch, the final drain) waits this
+
 
 class StartupError(Exception):
     """The bot cannot start as configured; the message is for the operator."""
@@ -212,18 +214,26 @@ async def run_bot(settings: Settings) -> int:
         for waiter in waiters:
             waiter.cancel()
         scheduler.shutdown()
+        # Events already received (a crisis message may be one) are handled first, so what they enqueue goes out
+        # in the drain below.
         for platform in platforms.values():
-            await platform.stop()
-        # Let the dispatcher finish the batch in hand, then deliver what is left before leaving.
+            idle = getattr(platform, "idle", None)
+            if idle is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(idle(), timeout=SHUTDOWN_SECONDS)
+        # Let the dispatcher finish the batch in hand, then deliver what is left while the adapters can still send.
         app.dispatcher.stop()
         try:
-            await asyncio.wait_for(dispatcher_task, timeout=10)
-            await asyncio.wait_for(app.dispatcher.drain(), timeout=10)
+            await asyncio.wait_for(dispatcher_task, timeout=SHUTDOWN_SECONDS)
+            await asyncio.wait_for(app.dispatcher.drain(), timeout=SHUTDOWN_SECONDS)
         except TimeoutError:
             log.warning("shutdown: undelivered messages stay in the outbox for the next start")
             dispatcher_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher_task
+        # Stopping an adapter waits for any event still being handled; only then is the store closed.
+        for platform in platforms.values():
+            await platform.stop()
         await store.close()
     log.info("peerbot stopped")
     return 0

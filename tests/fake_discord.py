@@ -94,6 +94,7 @@ class FakeDiscord:
         self.dm_channels: dict[str, str] = {}  # dm channel id -> user id
         self.threads: set[str] = set()
         self.webhooks: dict[str, dict[str, Any]] = {}
+        self.forbid_webhooks = False  # as Discord does when the bot lacks Manage Webhooks
         self.interactions: dict[str, dict[str, Any]] = {}  # id and token -> the INTERACTION_CREATE payload
         self._ids = itertools.count(1_300_000_000_000_000_001)
         self._seq = itertools.count(1)
@@ -208,6 +209,11 @@ class FakeDiscord:
             data["guild_id"] = GUILD_ID
             data["member"] = {k: v for k, v in member(author).items() if k != "user"}
         return data
+
+    def edit_payload(self, original: dict[str, Any], content: str, edited: str = "2026-03-02T09:05:00.000000+00:00"
+                     ) -> dict[str, Any]:
+        """A MESSAGE_UPDATE for a message someone edited (Discord sends the whole message)."""
+        return {**original, "content": content, "edited_timestamp": edited}
 
     def _interaction(self, kind: int, who: str, channel_id: str, data: dict[str, Any], *, dm: bool,
                      message: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -363,6 +369,8 @@ class FakeDiscord:
                     answer["interaction"]["response_message_id"] = message["id"]
                     answer["resource"] = {"type": kind, "message": message}
                 return 200, answer
+            case ("GET" | "POST"), ["channels", _, "webhooks"] if self.forbid_webhooks:
+                return 403, {"message": "Missing Permissions", "code": 50013}
             case "GET", ["channels", channel_id, "webhooks"]:
                 return 200, [h for h in self.webhooks.values() if h["channel_id"] == channel_id]
             case "POST", ["channels", channel_id, "webhooks"]:
@@ -391,6 +399,8 @@ class FakeDiscord:
                     return 404, {"message": "Unknown Message", "code": 10008}
                 del self.messages[message_id]
                 return 204, None
+            case "POST", ["webhooks", hook_id, _] if hook_id != APP_ID:
+                return 404, {"message": "Unknown Webhook", "code": 10015}  # deleted by someone
             case "POST", ["webhooks", _, token]:
                 return 200, self._store(self._channel_of(token), r.body)
             case "PATCH", ["webhooks", _, token, "messages", message_id]:

@@ -417,3 +417,190 @@ def test_typed_options_become_the_text_the_core_parses() -> None:
     decline = drop_first_arg(parse_command(command_text(["mod", "decline"], MOD_VERBS["decline"][1],
                                                         {"member": "Quiet Heron 42", "reason": "not yet trained"})))
     assert decline.args[0] == "Quiet Heron 42" and decline.rest(1) == "not yet trained"
+
+
+# ---------------------------------------------------------------- edits, shutdown, webhooks, one server
+
+
+async def next_event(sink: Recorder) -> Any:
+    return await asyncio.wait_for(sink.events.get(), 10)
+
+
+async def test_a_message_edited_into_crisis_text_is_received_again_with_its_new_text(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    _, sink = platform
+    original = fake.message_payload(ALICE, GROUP_CHANNEL, "rough day")
+    await fake.dispatch("MESSAGE_CREATE", original)
+    first = await next_event(sink)
+    assert first.text == "rough day"
+    await fake.dispatch("MESSAGE_UPDATE", fake.edit_payload(original, "I want to end my life"))
+    edited = await next_event(sink)
+    assert isinstance(edited, MessageReceived) and edited.text == "I want to end my life"
+    assert edited.user == first.user and edited.conversation == first.conversation
+    assert edited.event_id != first.event_id and edited.event_id.startswith(f"edit:{original['id']}:")
+
+    # Discord unfurling a link (an update with no new text) and a bot's edit are not messages to screen.
+    await fake.dispatch("MESSAGE_UPDATE", {**fake.edit_payload(original, "I want to end my life"),
+                                           "embeds": [{"type": "link", "url": "https://example.org"}]})
+    bot_message = fake.message_payload(BOT_ID, GROUP_CHANNEL, "a check-in")
+    await fake.dispatch("MESSAGE_UPDATE", fake.edit_payload(bot_message, "edited by the bot"))
+    # A DM edited after a restart (not in discord.py's cache) is still seen, as the home server's member.
+    dm = fake.message_payload(ALICE, fake.new_id(), "fine thanks", dm=True)
+    await fake.dispatch("MESSAGE_UPDATE", fake.edit_payload(dm, "not fine, I have pills saved up"))
+    uncached = await next_event(sink)
+    assert uncached.text == "not fine, I have pills saved up" and uncached.conversation.kind == "dm"
+    assert uncached.user.workspace == GUILD_ID and uncached.event_id.startswith(f"edit:{dm['id']}:")
+    assert sink.events.empty()
+
+
+async def test_stop_waits_for_an_event_still_being_handled_before_disconnecting(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder]) -> None:
+    adapter, sink = platform
+    started, release = asyncio.Event(), asyncio.Event()
+    answered: list[str] = []
+
+    async def slow_crisis_handling(event: Any) -> None:
+        started.set()
+        await release.wait()
+        ref = await adapter.send(adapter.moderator_channel(GUILD_ID),  # type: ignore[arg-type]
+                                 OutboundMessage("alert"), idempotency_key="alert-1")
+        answered.append(ref.message_id)
+
+    sink.react = slow_crisis_handling
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, GROUP_CHANNEL, "I want to kill myself"))
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(adapter.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=0.5)
+    assert not done  # still handling the message: the bot does not disconnect under it
+    release.set()
+    await asyncio.wait_for(stopping, 20)
+    assert answered and answered[0] in fake.messages  # the alert went out before the adapter closed
+
+
+async def test_a_deleted_webhook_is_replaced_once_and_without_manage_webhooks_the_bot_posts_itself(
+        fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.events import ConversationRef
+
+    adapter = await running(fake, monkeypatch, use_webhooks=True)
+    await asyncio.wait_for(adapter.start(Recorder()), 20)
+    group = ConversationRef("discord", GUILD_ID, GROUP_CHANNEL)
+    try:
+        await adapter.send(group, OutboundMessage("**Quiet Heron 42** · post K7QM\nhello",
+                                                  author_name="Quiet Heron 42"), idempotency_key="post:K7QM")
+        fake.webhooks.clear()  # an admin deleted the webhook
+        second = await adapter.send(group, OutboundMessage("**Quiet Heron 42** · post M2PQ\nagain",
+                                                           author_name="Quiet Heron 42"), idempotency_key="post:M2PQ")
+        assert len(fake.find("POST", f"/channels/{GROUP_CHANNEL}/webhooks")) == 2  # a fresh one, once
+        assert fake.messages[second.message_id]["webhook_id"] in fake.webhooks
+
+        fake.webhooks.clear()
+        fake.forbid_webhooks = True  # and took Manage Webhooks away
+        caplog.clear()
+        for key in ("post:A1", "post:A2"):
+            ref = await adapter.send(group, OutboundMessage(f"**Quiet Heron 42** · {key}\nhi @everyone",
+                                                            author_name="Quiet Heron 42"), idempotency_key=key)
+            assert "webhook_id" not in fake.messages[ref.message_id]  # the bot's own message
+    finally:
+        await adapter.stop()
+    own = fake.find("POST", f"/channels/{GROUP_CHANNEL}/messages")
+    assert len(own) == 2 and all(r.body["allowed_mentions"] == {"parse": []} for r in own)
+    refused = [r for r in caplog.records if "Manage Webhooks" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelname == "WARNING"
+
+
+OTHER_GUILD = "910000000000000099"
+OTHER_CHANNEL = "930000000000000099"
+
+
+async def test_a_second_server_is_reported_and_its_events_ignored_with_only_ids_logged(
+        fake: FakeDiscord, platform: tuple[DiscordPlatform, Recorder], caplog: pytest.LogCaptureFixture) -> None:
+    _, sink = platform
+    other = {**guild(), "id": OTHER_GUILD, "name": "Another Server",
+             "channels": [{**fake_channel(OTHER_CHANNEL), "guild_id": OTHER_GUILD}],
+             "roles": [{**guild()["roles"][0], "id": OTHER_GUILD}]}
+    await fake.dispatch("GUILD_CREATE", other)
+    crisis = {**fake.message_payload(ALICE, OTHER_CHANNEL, "I want to kill myself"), "guild_id": OTHER_GUILD}
+    await fake.dispatch("MESSAGE_CREATE", crisis)
+    await fake.dispatch("MESSAGE_UPDATE", fake.edit_payload(crisis, "I want to kill myself tonight"))
+    unknown = "910000000000000098"  # a server discord.py has not been told about
+    stray = {**fake.message_payload(ALICE, fake.new_id(), "help me"), "guild_id": unknown}
+    await fake.dispatch("MESSAGE_CREATE", stray)
+    command = {**fake.slash(ALICE, OTHER_CHANNEL, "help"), "guild_id": OTHER_GUILD}
+    await fake.dispatch("INTERACTION_CREATE", command)
+    await fake.dispatch("MESSAGE_CREATE", fake.message_payload(ALICE, GROUP_CHANNEL, "hello from home"))
+    home = await next_event(sink)
+    assert home.text == "hello from home" and sink.events.empty()  # nothing of the other server reached the core
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "more than one server" in r.getMessage()]
+    assert errors and errors[-1].guilds == sorted([GUILD_ID, OTHER_GUILD])  # type: ignore[attr-defined]
+    ignored = [r for r in caplog.records if "does not serve" in r.getMessage()]
+    assert [(r.levelname, r.guild, r.event) for r in ignored] == [  # type: ignore[attr-defined]
+        ("WARNING", OTHER_GUILD, "message"), ("WARNING", OTHER_GUILD, "message edit"),
+        ("WARNING", unknown, "message"), ("WARNING", OTHER_GUILD, "command")]
+    assert "kill" not in caplog.text and "Another Server" not in caplog.text
+    assert not fake.find("POST", f"/channels/{OTHER_CHANNEL}/") and not fake.find("POST", "/interactions/")
+
+
+def fake_channel(channel_id: str) -> dict[str, Any]:
+    from tests.fake_discord import text_channel
+
+    return text_channel(channel_id, "elsewhere")
+
+
+def test_one_discord_server_per_instance_is_a_config_rule() -> None:
+    import pydantic
+
+    from bot.config import Settings
+
+    with pytest.raises(pydantic.ValidationError) as refused:
+        Settings.model_validate({"discord": {"guild_ids": [GUILD_ID, OTHER_GUILD]}})
+    assert [e["loc"] for e in refused.value.errors()] == [("discord", "guild_ids")]
+    assert "one Discord server per instance" in str(refused.value)
+    assert Settings.model_validate({"discord": {"guild_ids": [GUILD_ID]}}).discord.guild_ids == [GUILD_ID]
+
+
+def test_pause_is_described_as_the_core_describes_it() -> None:
+    from bot.commands import VERBS
+
+    core = {verb: summary for verb, _, summary in VERBS}
+    assert PEER_VERBS["pause"][0] == core["pause"]
+
+
+async def test_run_delivers_what_is_left_in_the_outbox_before_stopping_the_adapters(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The final drain goes out through adapters still running (a crisis reply enqueued at the last moment)."""
+    import io
+    import sys
+
+    from adapters.console import ConsolePlatform
+    from bot import wiring
+    from bot.config import Settings
+
+    order: list[str] = []
+
+    class RecordingConsole(ConsolePlatform):
+        async def stop(self) -> None:
+            order.append("adapter stopped")
+            await super().stop()
+
+    def console(settings: Any, clock: Any, on_delivery: Any) -> ConsolePlatform:
+        return RecordingConsole(clock=clock, moderators=frozenset(), timezone="UTC", on_delivery=on_delivery)
+
+    real_build = wiring.build_app
+
+    def build(*args: Any) -> Any:
+        app = real_build(*args)
+        drain = app.dispatcher.drain
+
+        async def recorded_drain(*a: Any, **k: Any) -> int:
+            order.append("outbox drained")
+            return await drain(*a, **k)
+        app.dispatcher.drain = recorded_drain  # type: ignore[method-assign]
+        return app
+
+    monkeypatch.setattr(wiring, "console_platform", console)
+    monkeypatch.setattr(wiring, "build_app", build)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # end of input at once: `run` stops
+    settings = Settings.model_validate({"storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+                                        "console": {"enabled": True}})
+    assert await asyncio.wait_for(wiring.run_bot(settings), 60) == 0
+    assert order[-2:] == ["outbox drained", "adapter stopped"]

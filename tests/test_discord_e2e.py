@@ -395,6 +395,21 @@ async def test_crisis_dm_alerts_moderators_and_a_button_pressed_after_restart_st
     await callback_of(fake, press)
 
 
+async def test_a_group_message_edited_into_crisis_text_alerts_the_moderators(bot: Bot, fake: FakeDiscord) -> None:
+    original = fake.message_payload(ALICE, GROUP_CHANNEL, "rough day")
+    await fake.dispatch("MESSAGE_CREATE", original)
+    await fake.dispatch("MESSAGE_UPDATE", fake.edit_payload(original, "I want to kill myself tonight"))
+    (alert,) = await fake.wait_request("POST", f"/channels/{MOD_CHANNEL}/messages")
+    assert alert.body["allowed_mentions"] == {"parse": []}
+    labels = [c["label"] for row in alert.body["components"] for c in row["components"]]
+    assert "Acknowledge" in labels
+    dm = await fake.wait_request("POST", "/users/@me/channels", where=lambda r: str(r.body["recipient_id"]) == ALICE)
+    channel = next(c for c, u in fake.dm_channels.items() if u == ALICE)
+    replies = await fake.wait_request("POST", f"/channels/{channel}/messages")
+    assert dm and any("988" in r.body["content"] for r in replies)  # crisis resources, privately
+    assert await bot.stop() == 0
+
+
 async def test_non_moderator_cannot_press_moderator_buttons_or_use_mod_commands(bot: Bot, fake: FakeDiscord) -> None:
     report = fake.slash(ALICE, GROUP_CHANNEL, "mod", "report")
     await fake.dispatch("INTERACTION_CREATE", report)

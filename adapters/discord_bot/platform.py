@@ -40,12 +40,14 @@ TOKEN_LIFETIME = 14 * 60.0  # interaction tokens last 15 minutes; keep a margin
 ROLE_CACHE_SECONDS = 60.0
 THREAD_NAME = "Replies"
 WEBHOOK_NAME = "peerbot"
+STOP_TIMEOUT = 10.0  # seconds `stop` waits for events being handled before cancelling them
 _CAUSE = re.compile(rf"^{PLATFORM}:[^:]+:i(?P<id>\d+)(?::|$)")
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
 CANNOT_DM = 50007
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_WEBHOOK = 10015
+MISSING_PERMISSIONS = 50013
 UNKNOWN_INTERACTION = 10062
 ALREADY_ACKNOWLEDGED = 40060
 THREAD_EXISTS = 160004
@@ -159,7 +161,8 @@ class DiscordPlatform:
         self._synced = False
         self._connected = False
         self._webhooks: dict[str, discord.Webhook] = {}  # channel id -> our webhook there
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[None]] = set()  # events handed to the core, not yet handled
+        self._webhooks_refused = False  # Manage Webhooks missing: posts fall back to the bot's own messages
         self.client = self._build_client()
         self.tree = app_commands.CommandTree(self.client)
         self.tree.add_command(slash.build_peer_group(
@@ -197,6 +200,9 @@ class DiscordPlatform:
         client.setup_hook = self._setup_hook  # type: ignore[method-assign]
         client.event(self.on_ready)
         client.event(self.on_message)
+        client.event(self.on_raw_message_edit)
+        client.event(self.on_guild_join)
+        client.event(self.on_guild_available)
         client.event(self.on_interaction)
         return client
 
@@ -212,6 +218,7 @@ class DiscordPlatform:
     async def on_ready(self) -> None:
         self._connected = True
         log.info("discord connected", extra={"guilds": len(self.client.guilds)})
+        self._warn_if_many_guilds()
         if self._synced:
             return
         self._synced = True
@@ -227,8 +234,30 @@ class DiscordPlatform:
         except discord.HTTPException as exc:
             log.error("discord command sync failed", extra={"status": exc.status, "code": exc.code})
 
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        self._warn_if_many_guilds()
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self._warn_if_many_guilds()
+
+    def _warn_if_many_guilds(self) -> None:
+        """One server per instance: a DM cannot be told apart by server, so a member of two would be two members.
+        Events of any other server are ignored (ids only in the log)."""
+        ids = sorted(str(g.id) for g in self.client.guilds)
+        if len(ids) > 1:
+            log.error("discord: the bot is in more than one server; peerbot serves one server per instance and "
+                      "ignores every other", extra={"guilds": ids, "served": self.home()})
+
+    def _ignored(self, guild_id: int | str | None, what: str) -> bool:
+        """True for an event of a server this instance does not serve (logged, ids only; nothing is answered)."""
+        if guild_id is None or str(guild_id) == self.home():
+            return False
+        log.warning("discord event from a server this instance does not serve ignored",
+                    extra={"guild": str(guild_id), "event": what, "served": self.home()})
+        return True
+
     def home(self) -> str:
-        """The guild DMs belong to: the first of `guild_ids`, else the guild the bot is in (lowest id)."""
+        """The one guild served, DMs included: `guild_ids`, else the guild the bot is in (lowest id)."""
         if self.config.guild_ids:
             return self.config.guild_ids[0]
         guilds = sorted(g.id for g in self.client.guilds)
@@ -266,10 +295,22 @@ class DiscordPlatform:
             log.critical("discord client stopped; the bot no longer hears Discord",
                          extra={"error": type(task.exception()).__name__})
 
+    async def idle(self) -> None:
+        """Wait until every event handed to the core has been handled."""
+        while self._handlers:
+            await asyncio.wait(set(self._handlers))
+
     async def stop(self) -> None:
+        """Let the core finish the events in hand (a crisis message may be one), then disconnect."""
         self._connected = False
-        for task in list(self._handlers):
-            task.cancel()
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self.idle()
+        except TimeoutError:
+            log.warning("discord stop: event handling still running after the timeout is cancelled",
+                        extra={"events": len(self._handlers)})
+            for task in list(self._handlers):
+                task.cancel()
         await self.client.close()
         if self._task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -278,10 +319,19 @@ class DiscordPlatform:
     # ------------------------------------------------------------ inbound
 
     async def _deliver(self, event: Any) -> None:
+        """Hand an event to the core in a task of its own, tracked so `stop` waits for it."""
         if self._sink is None:
             return
+        task = asyncio.create_task(self._handle(self._sink, event), name="discord-event")
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)  # discord.py cancelling its event task never cuts the core's handling
+
+    @staticmethod
+    async def _handle(sink: EventSink, event: Any) -> None:
         try:
-            await self._sink(event)
+            await sink(event)
         except Exception:
             log.exception("discord event handling failed", extra={"event": type(event).__name__})
 
@@ -291,9 +341,27 @@ class DiscordPlatform:
         except Exception:
             log.warning("discord message skipped: could not be translated", extra={"message_id": message.id})
             return
-        if event is None:
+        # A server the bot has no cache of gives no `message.guild`: its id is on the channel, never taken for a DM.
+        guild_id = message.guild.id if message.guild else getattr(message.channel, "guild_id", None)
+        if event is None or self._ignored(guild_id, "message"):
             return
         self._remember(message.author, event.user.workspace, message.channel)
+        await self._deliver(event)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edit is screened with its new text, also of a message no longer (or never) in the cache."""
+        message = payload.message
+        before = payload.cached_message.content if payload.cached_message is not None else None
+        try:
+            event = translate.edit_event(message, before, self.home(), self.clock.now())
+        except Exception:
+            log.warning("discord message edit skipped: could not be translated",
+                        extra={"message_id": payload.message_id})
+            return
+        # The guild from the payload itself: a server the bot has no cache of must not pass for a DM.
+        guild_id = payload.data.get("guild_id") or payload.guild_id
+        if event is None or self._ignored(guild_id, "message edit"):
+            return
         await self._deliver(event)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -303,6 +371,8 @@ class DiscordPlatform:
         await self._on_form(interaction)
 
     async def _on_form(self, interaction: discord.Interaction) -> None:
+        if self._ignored(interaction.guild_id, "form"):
+            return
         event = translate.form_event(interaction, self.home(), self.clock.now())
         if event is None:
             log.warning("discord modal submission skipped: not one of ours", extra={"interaction": interaction.id})
@@ -311,11 +381,15 @@ class DiscordPlatform:
         await self._interaction(interaction, event, is_command=interaction.message is None)
 
     async def _on_command(self, interaction: discord.Interaction, text: str) -> None:
+        if self._ignored(interaction.guild_id, "command"):
+            return
         home = self.home()
         event = translate.command_event(interaction, text, home, self.clock.now())
         await self._interaction(interaction, event, is_command=True)
 
     async def _on_choice(self, interaction: discord.Interaction, action: str, value: str, label: str) -> None:
+        if self._ignored(interaction.guild_id, "press"):
+            return
         event = translate.action_event(interaction, action, value, label, self.home(), self.clock.now())
         await self._interaction(interaction, event, is_command=False)
 
@@ -436,7 +510,10 @@ class DiscordPlatform:
                 if sent is not None:
                     return MessageRef(PLATFORM, to.workspace, to.channel_id, sent)
         if self.config.use_webhooks and message.author_name and ephemeral_to is None and to.kind == "channel":
-            return await self._post_as(to, rendered, message.author_name)
+            posted = await self._post_as(to, rendered, message.author_name)
+            if posted is not None:
+                return posted
+            rendered.mentions = discord.AllowedMentions.none()  # the bot's own message instead: pings nobody
         if ephemeral_to is not None:
             # No live interaction to answer ephemerally: the person's DM is the private place left.
             to = await self.open_dm(ephemeral_to)
@@ -529,23 +606,44 @@ class DiscordPlatform:
             self._webhooks[channel_id] = found
         return found
 
-    async def _post_as(self, to: ConversationRef, rendered: Rendered, name: str) -> MessageRef:
-        """An anonymous post shown as sent by its pseudonym; replies in the post's thread."""
+    async def _post_as(self, to: ConversationRef, rendered: Rendered, name: str) -> MessageRef | None:
+        """An anonymous post shown as sent by its pseudonym; replies in the post's thread. A webhook deleted since
+        it was cached is replaced once; without Manage Webhooks: None, the bot posts it as its own message."""
         try:
-            webhook = await self._webhook(to.channel_id)
-            thread: Any = discord.Object(int(to.thread_id)) if to.thread_id else discord.utils.MISSING
-            last: discord.WebhookMessage | None = None
-            for index, piece in enumerate(rendered.pieces):
-                kwargs = rendered.kwargs(last=index == len(rendered.pieces) - 1)
-                try:
-                    last = await webhook.send(piece, username=name[:80], wait=True, thread=thread, **kwargs)
-                except discord.NotFound as exc:
-                    if to.thread_id is None or exc.code != UNKNOWN_CHANNEL:
-                        raise
-                    await self._open_thread(int(to.channel_id), int(to.thread_id))
-                    last = await webhook.send(piece, username=name[:80], wait=True, thread=thread, **kwargs)
+            return await self._post_through_webhook(to, rendered, name)
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_WEBHOOK:
+                raise send_error(exc) from None
+            self._webhooks.pop(to.channel_id, None)
+            try:
+                return await self._post_through_webhook(to, rendered, name)
+            except discord.Forbidden:
+                pass
+            except Exception as exc:
+                raise send_error(exc) from None
+        except discord.Forbidden:
+            pass
         except Exception as exc:
             raise send_error(exc) from None
+        if not self._webhooks_refused:
+            self._webhooks_refused = True
+            log.warning("discord webhooks refused (the bot lacks Manage Webhooks): anonymous posts are sent as the "
+                        "bot's own messages", extra={"channel": to.channel_id})
+        return None
+
+    async def _post_through_webhook(self, to: ConversationRef, rendered: Rendered, name: str) -> MessageRef:
+        webhook = await self._webhook(to.channel_id)
+        thread: Any = discord.Object(int(to.thread_id)) if to.thread_id else discord.utils.MISSING
+        last: discord.WebhookMessage | None = None
+        for index, piece in enumerate(rendered.pieces):
+            kwargs = rendered.kwargs(last=index == len(rendered.pieces) - 1)
+            try:
+                last = await webhook.send(piece, username=name[:80], wait=True, thread=thread, **kwargs)
+            except discord.NotFound as exc:
+                if to.thread_id is None or exc.code != UNKNOWN_CHANNEL:
+                    raise
+                await self._open_thread(int(to.channel_id), int(to.thread_id))
+                last = await webhook.send(piece, username=name[:80], wait=True, thread=thread, **kwargs)
         assert last is not None
         return MessageRef(PLATFORM, to.workspace, to.thread_id or to.channel_id, str(last.id))
 
@@ -557,8 +655,12 @@ class DiscordPlatform:
             channel_id, thread = str(data["parent_id"]), discord.Object(int(ref.channel_id))
         try:
             await (await self._webhook(channel_id)).delete_message(int(ref.message_id), thread=thread)
-        except discord.NotFound:
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_WEBHOOK:
+                self._webhooks.pop(channel_id, None)
             return False
+        except discord.Forbidden:
+            return False  # no Manage Webhooks: the post was the bot's own message
         return True
 
     async def _open_thread(self, channel_id: int, message_id: int) -> None:

@@ -61,7 +61,7 @@ PEER_VERBS: dict[str, tuple[str, tuple[Option, ...]]] = {
     "checkin": ("check in now, or change your check-in schedule",
                 (Option("setting", "e.g. now, off, daily 09:00, days mon,wed 18:30, quiet 22:00-07:00",
                         required=False),)),
-    "pause": ("pause check-ins and pairing messages",
+    "pause": ("pause your check-ins (for a while, or until you resume)",
               (Option("duration", "how long, e.g. 3d, 2w, 12h (empty: until you resume)", required=False),)),
     "resume": ("resume after a pause", ()),
     "mood": ("see your own mood history", ()),

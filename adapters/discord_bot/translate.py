@@ -1,7 +1,8 @@
 """Translation between discord.py objects and `bot.events`, both ways, and nothing more.
 
 Inbound: a `discord.Message` becomes `MessageReceived` (or `CommandInvoked` for `/peer ...` typed in a DM), an
-interaction becomes `CommandInvoked` or `ActionInvoked`. Outbound: an `OutboundMessage` becomes message content
+edited message a `MessageReceived` with its new text (screened like a new message), an interaction becomes
+`CommandInvoked` or `ActionInvoked`. Outbound: an `OutboundMessage` becomes message content
 (split at Discord's 2,000-character limit), a view of buttons and selects whose custom_id carries the core's
 `Choice.action` and `value` (so a press works after a restart), a file, and allowed_mentions that ping nobody
 (only the moderator role on a re-page).
@@ -71,7 +72,8 @@ def conversation_of(channel: Any, workspace: str) -> ConversationRef:
 
 
 def workspace_of(guild_id: int | None, home: str) -> str:
-    """Member key = platform + guild + user: DMs belong to the home guild, so a person is one member in both."""
+    """Member key = platform + guild + user: DMs belong to the home guild (one server per instance), so a person
+    is one member in both."""
     return str(guild_id) if guild_id is not None else home
 
 
@@ -95,6 +97,23 @@ def message_event(message: discord.Message, home: str, at: datetime) -> MessageR
                                       or stripped.lower().startswith(COMMAND_PREFIX + " ")):
         return CommandInvoked(user, conversation, stripped[len(COMMAND_PREFIX):].strip(), at, event_id=event_id)
     return MessageReceived(user, conversation, text, at, event_id=event_id)
+
+
+def edit_event(message: discord.Message, before: str | None, home: str, at: datetime) -> MessageReceived | None:
+    """An edited message, screened as a new one with its NEW text: "rough day" edited into crisis text must reach
+    the safety screen. None for what the core must not see (bots, webhooks, system messages), for updates without
+    an edit (embeds unfurled) and for edits that left the text as it was (`before`: the cached text, if known).
+    The event id carries the edit's time: each edit is screened once, however often Discord repeats it."""
+    if message.author.bot or message.webhook_id is not None:
+        return None
+    if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+        return None
+    if message.edited_at is None or not message.content or message.content == before:
+        return None
+    workspace = workspace_of(message.guild.id if message.guild else None, home)
+    edited = int(message.edited_at.timestamp() * 1000)
+    return MessageReceived(user_ref(message.author, workspace), conversation_of(message.channel, workspace),
+                           message.content, at, event_id=f"edit:{message.id}:{edited}")
 
 
 def command_event(interaction: discord.Interaction, text: str, home: str, at: datetime) -> CommandInvoked:
