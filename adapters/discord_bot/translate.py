@@ -113,7 +113,8 @@ def edit_event(message: discord.Message, before: str | None, home: str, at: date
     workspace = workspace_of(message.guild.id if message.guild else None, home)
     edited = int(message.edited_at.timestamp() * 1000)
     return MessageReceived(user_ref(message.author, workspace), conversation_of(message.channel, workspace),
-                           message.content, at, event_id=f"edit:{message.id}:{edited}")
+                           message.content, at, event_id=f"edit:{message.id}:{edited}",
+                           edited=True)
 
 
 def command_event(interaction: discord.Interaction, text: str, home: str, at: datetime) -> CommandInvoked:
