@@ -493,7 +493,7 @@ def _third_person(seq: _Seq, swap: Mapping[str, str]) -> _Seq | None:
 # The concept layer: words are tagged with concepts (SELF, DEATH, MEANS, ...), and rules fire on
 # combinations of concepts near each other. Everything is plain dict lookups over word tokens.
 
-_CSPLIT = re.compile(r"([^a-z0-9]+)")
+_CSPLIT = re.compile(r"([^a-z0-9][^a-z0-9]*)")  # as split_words: "[^a-z0-9]+", written so the engine skips faster
 _DIGIT_RX = re.compile(r"[0-9]")
 
 
@@ -1442,7 +1442,7 @@ class Detector:
         model = self._model
         if model is None:
             return self._screen_lexicon(norm, False)
-        assessment = model.assess(norm.text)
+        assessment = model.assess(norm.text, norm.parts)
         # text the model finds clearly benign keeps only imminent lexicon findings (the veto below), so the
         # lexicon's second pass need only look for rules of imminent severity there: a cheap prefilter
         benign = assessment.probability < model.veto
@@ -1474,7 +1474,7 @@ class Detector:
         drops them anyway): the concept pass then runs only where a rule of imminent severity could fire."""
         t = norm.text
         concepts = self._concepts
-        parts = _CSPLIT.split(t)
+        parts = norm.parts  # word, separator, word, ... (read-only: the model reads them too)
         raw_words = set(parts[::2])
         cache = self._word_cache
         infos = [cache.get(word) or self._word_info(word) for word in raw_words]
