@@ -1624,7 +1624,7 @@ class Detector:
         if not candidates:
             return []
         needs = self._needs
-        out = [i for i in candidates if needs[i] <= met]
+        out = list(itertools.compress(candidates, map(met.issuperset, map(needs.__getitem__, candidates))))
         out.sort()
         return out
 

@@ -54,6 +54,7 @@ FEATURES = frozenset({"concepts", "skip"})  # what the feature function below co
 _XWORDS = frozenset({"but", "and", "though", "because"})  # the words _SPLIT_RX splits clauses at
 _SENTENCE_CHARS = frozenset(".!?\n")
 _CLAUSE_CHARS = frozenset(",;:")
+_SPACE = " "
 
 
 def _segments(parts: list[str]) -> list[tuple[list[str], bool]]:
@@ -67,25 +68,24 @@ def _segments(parts: list[str]) -> list[tuple[list[str], bool]]:
     toks = parts[::2]
     seps = parts[1::2]
     cuts: list[tuple[int, int, bool]] = []  # (end of a clause, start of the next, a sentence ends there)
-    for k in [k for k, sep in enumerate(seps) if sep != " "]:
+    for k in itertools.compress(itertools.count(), map(_SPACE.__ne__, seps)):  # separators other than " "
         sep = seps[k]
         if not _SENTENCE_CHARS.isdisjoint(sep):
             cuts.append((k + 1, k + 1, True))
         elif not _CLAUSE_CHARS.isdisjoint(sep):
             cuts.append((k + 1, k + 1, False))
     if not _XWORDS.isdisjoint(toks):
-        taken = False  # the space after word k - 1 went to a break
-        for k in range(1, len(seps)):
+        last = len(seps)
+        taken = -1  # the last word that was a break (it took the space after it)
+        for k in itertools.compress(itertools.count(), map(_XWORDS.__contains__, toks)):
             if (
-                toks[k] in _XWORDS
+                0 < k < last
                 and seps[k - 1][-1] == " "
                 and seps[k][0] == " "
-                and not (taken and seps[k - 1] == " ")
+                and not (taken == k - 1 and seps[k - 1] == " ")
             ):
                 cuts.append((k, k + 1, False))
-                taken = True
-            else:
-                taken = False
+                taken = k
         cuts.sort()
     out: list[tuple[list[str], bool]] = []
     start = 0
@@ -114,11 +114,12 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]], parts: list[str] |
             for w in tagged:
                 concepts.update(tags[w])
             if not NEGATORS.isdisjoint(words):
-                negated = -1
-                for k, w in enumerate(words):
-                    if w in NEGATORS:
-                        negated = k + 3
-                    elif k <= negated:
+                # the up to three words after each negation word, up to the next one, in order: the same
+                # words, added in the same order, as a walk over every word (_sentences_by_regex)
+                negs = [*itertools.compress(itertools.count(), map(NEGATORS.__contains__, words)), len(words)]
+                for j in range(len(negs) - 1):
+                    q = negs[j]
+                    for w in words[q + 1 : min(q + 4, negs[j + 1])]:
                         out.add("!" + w)
                         if w in tagged:
                             out.update(["!@" + c for c in tags[w]])
