@@ -1196,14 +1196,12 @@ class Detector:
         "_head_rx",
         "_heads",
         "_model",
-        "_needs",
         "_neg_rx",
         "_normalizer",
         "_prefixes",
         "_reporter_rx",
         "_requires",
         "_rules",
-        "_satisfies",
         "_short_requires",
         "_subject",
         "_third_rules",
@@ -1388,18 +1386,6 @@ class Detector:
             req + tuple(a | b for a, b in short)
             for req, short in zip(self._requires, self._short_requires, strict=True)
         )
-        # the same test by numbers: each distinct required part gets one; a word knows the parts it meets (cached
-        # with it), the message the union of those, and a rule wakes when its parts are a subset of that
-        part_ids: dict[frozenset[str], int] = {}
-        for reqs in self._all_requires:
-            for q in reqs:
-                part_ids.setdefault(q, len(part_ids))
-        self._needs = tuple(frozenset(part_ids[q] for q in reqs) for reqs in self._all_requires)
-        satisfies: dict[str, set[int]] = {}
-        for q, n in part_ids.items():
-            for w in q:
-                satisfies.setdefault(w, set()).add(n)
-        self._satisfies = {w: frozenset(v) for w, v in satisfies.items()}
         # third-person variants also need a person word ("she", "my son") as a whole word in the message
         subject: set[str] = set()
         for name in set(swap.values()):
@@ -1418,7 +1404,7 @@ class Detector:
         self._ungated_context = frozenset(ungated_context)
         self._gate = re.compile(f"(?=({trie_regex(every)}))")
         # word -> the anchors in it; only ever grows, and a lost race just computes the same value twice
-        self._word_cache: dict[str, _WordInfo] = {}
+        self._word_cache: dict[str, tuple[frozenset[str], frozenset[int], frozenset[int]]] = {}
 
     @classmethod
     def load(
@@ -1506,9 +1492,8 @@ class Detector:
             infos = [info or self._word_info(word) for info, word in zip(infos, raw_words, strict=True)]
         # the message's words, squeezed ("kiling"), with the long anchors inside them
         words: set[str] = set().union(*map(_FIRST, infos))
-        met: set[int] = set().union(*map(_FOURTH, infos))  # the required parts of rules that the words meet
         hits: list[_Hit] = []
-        wake = self._wake(self._ungated.union(*map(_SECOND, infos)), met)
+        wake = self._wake(self._ungated.union(*map(_SECOND, infos)), words)
         if self._third_rules.intersection(wake) and self._subject.isdisjoint(words):
             wake = [i for i in wake if i not in self._third_rules]
         for idx in wake:
@@ -1528,7 +1513,7 @@ class Detector:
             extra.setdefault(mark.start, []).extend((m.start, m.end) for m in support)
         shields: list[tuple[int, int]] = []
         mods: list[_Hit] = []
-        for idx in self._wake(self._ungated_context.union(*map(_THIRD, infos)), met):
+        for idx in self._wake(self._ungated_context.union(*map(_THIRD, infos)), words):
             rule = self._rules[idx]
             for m in self._matches(idx, t):
                 if rule.kind == "suppress":
@@ -1571,11 +1556,10 @@ class Detector:
             kept.extend(_Hit(_SUPPORT, a, b, False) for a, b in extra.get(start, ()))
         return self._verdict(kept, mods, norm)
 
-    def _word_info(self, word: str) -> _WordInfo:
+    def _word_info(self, word: str) -> tuple[frozenset[str], frozenset[int], frozenset[int]]:
         """What the gate needs to know about one word of a message: the word squeezed ("kills" -> "kils")
         with the anchors of three letters or more inside it (short ones count only as whole words: "sh"
-        is not in "shift"), the entry and context rules its anchors wake, and the numbers of the required
-        parts of rules (``_needs``) that those words meet. Cached per word."""
+        is not in "shift"), and the entry and context rules its anchors wake. Cached per word."""
         squeezed = squeeze(word)
         found: set[str] = set()
         for m in self._gate.finditer(squeezed):
@@ -1591,10 +1575,7 @@ class Detector:
         for anchor in found:
             entry.update(self._entry_index.get(anchor, ()))
             context.update(self._context_index.get(anchor, ()))
-        words = frozenset(a for a in found if len(a) >= 3) | {squeezed}
-        satisfies = self._satisfies
-        met = frozenset().union(*[satisfies[w] for w in words if w in satisfies])
-        got = (words, frozenset(entry), frozenset(context), met)
+        got = (frozenset(a for a in found if len(a) >= 3) | {squeezed}, frozenset(entry), frozenset(context))
         if len(self._word_cache) < _WORD_CACHE_SIZE:  # chat vocabulary is small: this soon covers it
             self._word_cache[word] = got
         return got
@@ -1618,13 +1599,18 @@ class Detector:
                 reach = m.end()
         return out
 
-    def _wake(self, candidates: frozenset[int], met: frozenset[int] | set[int]) -> list[int]:
-        """The candidate rules whose every required part has one of its words in the message (``met``: the
-        numbers of the parts that do, see ``_needs``), in order."""
+    def _wake(self, candidates: frozenset[int], words: set[str]) -> list[int]:
+        """The candidate rules whose every required part has one of its words in the message."""
         if not candidates:
             return []
-        needs = self._needs
-        out = list(itertools.compress(candidates, map(met.issuperset, map(needs.__getitem__, candidates))))
+        requires = self._all_requires
+        out: list[int] = []
+        for i in candidates:
+            for req in requires[i]:
+                if req.isdisjoint(words):
+                    break
+            else:
+                out.append(i)
         out.sort()
         return out
 
@@ -1710,9 +1696,7 @@ _BOUNDARY = re.compile(r"[.!?\n]")
 
 
 _WORD_CACHE_SIZE = 200_000
-_FIRST, _SECOND, _THIRD, _FOURTH = map(operator.itemgetter, range(4))
-# (the word squeezed with the anchors in it, entry rules it wakes, context rules it wakes, required parts it meets)
-_WordInfo = tuple[frozenset[str], frozenset[int], frozenset[int], frozenset[int]]
+_FIRST, _SECOND, _THIRD = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 
 
 def _near(mod: _Hit, hit: _Hit, t: str) -> bool:
