@@ -1488,7 +1488,7 @@ class Detector:
         raw_words = set(parts[::2])
         cache = self._word_cache
         infos = list(map(cache.get, raw_words))  # a word seen before (nearly all of them): no Python per word
-        if None in infos:
+        if not all(infos):  # (a truth test: "None in infos" would compare every tuple with None)
             infos = [info or self._word_info(word) for info, word in zip(infos, raw_words, strict=True)]
         # the message's words, squeezed ("kiling"), with the long anchors inside them
         words: set[str] = set().union(*map(_FIRST, infos))
