@@ -58,21 +58,29 @@ _UNITS = frozenset(
 )
 _LETTERISH = "a-z0-9$@!|"
 _SPACED_RE = re.compile(r"(?<![a-z0-9$@|])([a-z0-9$@|])([ .\-_*,+~]{1,3})(?:[a-z0-9$@|]\2)+[a-z0-9$@|](?![a-z0-9$@|])")
-_LEET_HINT_RE = re.compile(r"[a-z][0-9$@!|]|[0-9$@!|][a-z]")
+# a letter next to a digit or symbol ("k1ll"): written to start at the (rare) symbol, so the engine skips to it in C;
+# it finds one exactly when "[a-z][0-9$@!|]|[0-9$@!|][a-z]" does (it is only asked whether there is one)
+_LEET_HINT_RE = re.compile(r"[0-9$@!|](?:(?<=[a-z][0-9$@!|])|(?=[a-z]))")
 _TOKEN_RE = re.compile(rf"(?<![{_LETTERISH}])[{_LETTERISH}]*(?:[a-z][0-9$@!|]|[0-9$@!|][a-z])[{_LETTERISH}]*")
 _DIGITS_THEN_LETTERS_RE = re.compile(r"(\d+)([a-z]+)")
 _RUN_RE = re.compile(r"([a-z])\1{2,}")
 _SPACE_RE = re.compile(
     r"[ \t\r\f\v]*(?:\.{2,}|…|—|–|-{2,}|&|\+)[ \t\r\f\v]*|[ \t\r\f\v]{2,}|[\t\r\f\v]|(?<=[a-z])[-_/~](?=[a-z])"
 )
-_SPACE_HINT_RE = re.compile(r"[\t\r\f\v&+…—–\-_/~]|\.\.|  ")
 _SPACE_CHARS = frozenset("\t\r\f\v&+…—–-_/~")
 _LEET_CHARS = frozenset("0123456789$@!|")
 _ASCII_APOSTROPHE_RE = re.compile(r"['`]")
 # the apostrophe of "OD'd" stands for letters: dropping it would leave the ordinary word "odd"
 _OD_APOSTROPHE_RE = re.compile(r"(?<![a-z0-9])od['`’]d(?![a-z0-9])")
 # spaced-out letters ("k i l l") or a letter three times in a row: when absent, two stages are skipped
-_ODD_RE = re.compile(r"(?<![a-z0-9$@|])[a-z0-9$@|][ .\-_*,+~]{1,3}[a-z0-9$@|](?![a-z0-9$@|])|([a-z])\1\1")
+# (as two searches that together find one exactly when
+# "(?<![a-z0-9$@|])[a-z0-9$@|][ .\-_*,+~]{1,3}[a-z0-9$@|](?![a-z0-9$@|])|([a-z])\1\1" does: the first starts at the
+# separator after the lone letter, so the engine skips to separators in C)
+_ODD_SPACED_RE = re.compile(
+    r"[ .\-_*,+~](?<=[a-z0-9$@|][ .\-_*,+~])(?<![a-z0-9$@|][a-z0-9$@|][ .\-_*,+~])"
+    r"[ .\-_*,+~]{0,2}[a-z0-9$@|](?![a-z0-9$@|])"
+)
+_ODD_RUN_RE = re.compile(r"([a-z])\1\1")
 _WORD_RE = re.compile(r"(?<![a-z0-9])[a-z]+(?![a-z0-9])")
 # word, separator, word, ... (the first and last word may be empty): the tokens the lexicon and the model read.
 # Written "[^a-z0-9][^a-z0-9]*", not "[^a-z0-9]+" (the same matches): a pattern that starts with a character
@@ -370,7 +378,7 @@ class Normalizer:
         if "*" in work[0] and self._vocab:
             work = _stage(work, _CENSOR_RE, self._uncensor)
         # cheap checks first: most messages need few of the stages below
-        odd = _ODD_RE.search(work[0]) is not None  # spaced-out letters or a run of three
+        odd = _ODD_SPACED_RE.search(work[0]) is not None or _ODD_RUN_RE.search(work[0]) is not None
         if odd:
             work = _stage(work, _SPACED_RE, _unspace)
         chars = set(work[0])
@@ -380,9 +388,8 @@ class Normalizer:
             odd = odd or work[0] != before
         if odd:
             work = _stage(work, _RUN_RE, _shorten_run)
-        if (not _SPACE_CHARS.isdisjoint(chars) or ".." in work[0] or "  " in work[0]) and _SPACE_HINT_RE.search(
-            work[0]
-        ):
+        # (exactly when the regex "[\t\r\f\v&+…—–\-_/~]|\.\.|  " finds something: one of _SPACE_CHARS, "..", "  ")
+        if not _SPACE_CHARS.isdisjoint(chars) or ".." in work[0] or "  " in work[0]:
             work = _stage(work, _SPACE_RE, _space_edits)
         # the stages below are gated on the words of the text: every token of letters and digits here, a superset
         # of the all-letter words (_WORD_RE) the stages act on, so a gate opens at least whenever it must. Opened
