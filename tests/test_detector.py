@@ -527,3 +527,19 @@ def test_the_shipped_model_was_trained_on_every_labelled_set() -> None:
     header = (Path(__file__).parent.parent / "bot" / "safety" / "screen_model.tsv").read_text(encoding="utf-8")
     trained_on = next(line for line in header.splitlines() if line.startswith("# trained_on ")).split()[2:]
     assert sorted(trained_on) == sorted(p.name for p in DATA.glob("*.tsv"))
+
+
+def test_model_reads_the_same_clauses_as_its_regex_reference(detector: Detector) -> None:
+    """The model's features come from the words the lexicon split off (no second pass over the text): every
+    corpus line, normalized and raw, and tricky break words give the same features, in the same order, as the
+    regex split the model was trained with."""
+    from bot.safety.model import _sentences, _sentences_by_regex
+
+    tags = detector.concept_tags()
+    texts = [text for corpus in CORPORA for _, _, text in _rows(corpus)]
+    texts += ["x and but y", "a  but and b", ", but . and", "i do not, but never want to die and", " and ", "but"]
+    for text in texts:
+        for variant in (detector.normalize(text), text.lower(), text):
+            fast, reference = _sentences(variant, tags), _sentences_by_regex(variant, tags)
+            assert fast == reference, variant
+            assert [list(s) for s in fast] == [list(s) for s in reference], variant  # same insertion order

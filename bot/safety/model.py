@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from bot.safety.normalize import split_words
+
 BUILTIN_MODEL = Path(__file__).with_name("screen_model.tsv")
 
 _WORD_RX = re.compile(r"[a-z0-9]+")
@@ -44,11 +46,95 @@ def feature(name: str) -> Feature:
 
 def feature_name(feat: Feature) -> str:
     return feat if isinstance(feat, str) else " _ ".join(feat)
+
+
 FEATURES = frozenset({"concepts", "skip"})  # what the feature function below computes (checked on loading)
 
 
-def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Feature]]:
-    """The features of each sentence of the text that has words."""
+_XWORDS = frozenset({"but", "and", "though", "because"})  # the words _SPLIT_RX splits clauses at
+_SENTENCE_CHARS = frozenset(".!?\n")
+_CLAUSE_CHARS = frozenset(",;:")
+_SPACE = " "
+
+
+def _segments(parts: list[str]) -> list[tuple[list[str], bool]]:
+    """The clauses of a text from its ``split_words`` parts: (words, a sentence ends after it), in order.
+
+    The same clauses, with the same words, as ``_SPLIT_RX.split`` and ``_WORD_RX.findall`` give, without another
+    pass over the text: every word is a run of letters and digits, which no break can cut; a separator with
+    one of ".!?" or a newline ends a sentence (and its clause), one with ",;:" a clause; and one of the words in
+    _XWORDS, with a space right before and after it, is a clause break and no word -- unless the break just
+    before it took that space (the regex's matches do not overlap: in "x and but y" only " and " breaks)."""
+    toks = parts[::2]
+    seps = parts[1::2]
+    cuts: list[tuple[int, int, bool]] = []  # (end of a clause, start of the next, a sentence ends there)
+    for k in itertools.compress(itertools.count(), map(_SPACE.__ne__, seps)):  # separators other than " "
+        sep = seps[k]
+        if not _SENTENCE_CHARS.isdisjoint(sep):
+            cuts.append((k + 1, k + 1, True))
+        elif not _CLAUSE_CHARS.isdisjoint(sep):
+            cuts.append((k + 1, k + 1, False))
+    if not _XWORDS.isdisjoint(toks):
+        last = len(seps)
+        taken = -1  # the last word that was a break (it took the space after it)
+        for k in itertools.compress(itertools.count(), map(_XWORDS.__contains__, toks)):
+            if (
+                0 < k < last
+                and seps[k - 1][-1] == " "
+                and seps[k][0] == " "
+                and not (taken == k - 1 and seps[k - 1] == " ")
+            ):
+                cuts.append((k, k + 1, False))
+                taken = k
+        cuts.sort()
+    out: list[tuple[list[str], bool]] = []
+    start = 0
+    for end, nxt, sentence in cuts:
+        out.append((toks[start:end], sentence))
+        start = nxt
+    out.append((toks[start:], True))
+    if not toks[0]:  # the text starts with a separator
+        out[0] = (out[0][0][1:], out[0][1])
+    if len(toks) > 1 and not toks[-1]:  # ends with one
+        out[-1] = (out[-1][0][:-1], out[-1][1])
+    return out
+
+
+def _sentences(text: str, tags: Mapping[str, frozenset[str]], parts: list[str] | None = None) -> list[set[Feature]]:
+    """The features of each sentence of the text that has words (``parts``: ``split_words(text)``, if known)."""
+    sents: list[set[Feature]] = []
+    out: set[Feature] = set()
+    concepts: set[str] = set()
+    for words, sentence_end in _segments(split_words(text) if parts is None else parts):
+        if words:
+            out.update(words)
+            out.update(map(_JOIN, itertools.pairwise(words)))
+            out.update(zip(words, words[2:], strict=False))  # skip pairs are tuples: cheaper than strings
+            tagged = tags.keys() & words
+            for w in tagged:
+                concepts.update(tags[w])
+            if not NEGATORS.isdisjoint(words):
+                # the up to three words after each negation word, up to the next one, in order: the same
+                # words, added in the same order, as a walk over every word (_sentences_by_regex)
+                negs = [*itertools.compress(itertools.count(), map(NEGATORS.__contains__, words)), len(words)]
+                for j in range(len(negs) - 1):
+                    q = negs[j]
+                    for w in words[q + 1 : min(q + 4, negs[j + 1])]:
+                        out.add("!" + w)
+                        if w in tagged:
+                            out.update(["!@" + c for c in tags[w]])
+        if sentence_end:
+            if out:
+                if concepts:
+                    out.update(["@" + c for c in concepts])
+                    concepts = set()
+                sents.append(out)
+                out = set()
+    return sents
+
+
+def _sentences_by_regex(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Feature]]:
+    """``_sentences`` as first written, with a regex split: the reference the tests hold the fast one to."""
     sents: list[set[Feature]] = []
     out: set[Feature] = set()
     concepts: set[str] = set()
@@ -59,7 +145,7 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Featur
         if words:
             out.update(words)
             out.update(map(_JOIN, itertools.pairwise(words)))
-            out.update(zip(words, words[2:], strict=False))  # skip pairs are tuples: cheaper than strings
+            out.update(zip(words, words[2:], strict=False))
             tagged = tags.keys() & words
             for w in tagged:
                 concepts.update(tags[w])
@@ -82,13 +168,15 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Featur
     return sents
 
 
-def windows(text: str, tags: Mapping[str, frozenset[str]] | None = None) -> list[set[Feature]]:
+def windows(
+    text: str, tags: Mapping[str, frozenset[str]] | None = None, parts: list[str] | None = None
+) -> list[set[Feature]]:
     """The features of each window of two neighbouring sentences (the whole text when it is one sentence):
     words, word pairs ("a b"), skip pairs (("want", "die"), "want _ die" in a weight file), words seen up to
     three words after a negation in the same clause ("!word"), and, with ``tags`` (word -> lexicon concepts),
     the concepts present ("@DEATH") and negated ("!@DEATH"). A message scores as its most alarming window,
     so that a risk sentence in a long chatty post is not diluted by the rest."""
-    sents = _sentences(text, tags or _NO_TAGS)
+    sents = _sentences(text, tags or _NO_TAGS, parts)
     if len(sents) <= 1:
         return sents
     return [a | b for a, b in itertools.pairwise(sents)]
@@ -201,14 +289,15 @@ class ScreenModel:
         veto, override = float(meta.get("veto", "0")), float(meta.get("override", "1"))
         return cls(weights, bias, threshold, cats, cat_bias, meta.get("version", "?"), tags, veto, override)
 
-    def windows(self, normalized: str) -> list[set[Feature]]:
-        return windows(normalized, self.tags)
+    def windows(self, normalized: str, parts: list[str] | None = None) -> list[set[Feature]]:
+        return windows(normalized, self.tags, parts)
 
-    def assess(self, normalized: str) -> Assessment:
-        """The probability that the text needs a moderator: that of its most alarming window."""
+    def assess(self, normalized: str, parts: list[str] | None = None) -> Assessment:
+        """The probability that the text needs a moderator: that of its most alarming window. ``parts`` is
+        ``split_words(normalized)`` when the caller has it already."""
         w = self.weights
         keys = w.keys()
-        wins = self.windows(normalized)
+        wins = self.windows(normalized, parts)
         best, best_k = -math.inf, 0
         for k, win in enumerate(wins):
             z = self.bias + sum(map(w.__getitem__, keys & win))

@@ -58,22 +58,35 @@ _UNITS = frozenset(
 )
 _LETTERISH = "a-z0-9$@!|"
 _SPACED_RE = re.compile(r"(?<![a-z0-9$@|])([a-z0-9$@|])([ .\-_*,+~]{1,3})(?:[a-z0-9$@|]\2)+[a-z0-9$@|](?![a-z0-9$@|])")
-_LEET_HINT_RE = re.compile(r"[a-z][0-9$@!|]|[0-9$@!|][a-z]")
+# a letter next to a digit or symbol ("k1ll"): written to start at the (rare) symbol, so the engine skips to it in C;
+# it finds one exactly when "[a-z][0-9$@!|]|[0-9$@!|][a-z]" does (it is only asked whether there is one)
+_LEET_HINT_RE = re.compile(r"[0-9$@!|](?:(?<=[a-z][0-9$@!|])|(?=[a-z]))")
 _TOKEN_RE = re.compile(rf"(?<![{_LETTERISH}])[{_LETTERISH}]*(?:[a-z][0-9$@!|]|[0-9$@!|][a-z])[{_LETTERISH}]*")
 _DIGITS_THEN_LETTERS_RE = re.compile(r"(\d+)([a-z]+)")
 _RUN_RE = re.compile(r"([a-z])\1{2,}")
 _SPACE_RE = re.compile(
     r"[ \t\r\f\v]*(?:\.{2,}|…|—|–|-{2,}|&|\+)[ \t\r\f\v]*|[ \t\r\f\v]{2,}|[\t\r\f\v]|(?<=[a-z])[-_/~](?=[a-z])"
 )
-_SPACE_HINT_RE = re.compile(r"[\t\r\f\v&+…—–\-_/~]|\.\.|  ")
 _SPACE_CHARS = frozenset("\t\r\f\v&+…—–-_/~")
 _LEET_CHARS = frozenset("0123456789$@!|")
 _ASCII_APOSTROPHE_RE = re.compile(r"['`]")
 # the apostrophe of "OD'd" stands for letters: dropping it would leave the ordinary word "odd"
 _OD_APOSTROPHE_RE = re.compile(r"(?<![a-z0-9])od['`’]d(?![a-z0-9])")
 # spaced-out letters ("k i l l") or a letter three times in a row: when absent, two stages are skipped
-_ODD_RE = re.compile(r"(?<![a-z0-9$@|])[a-z0-9$@|][ .\-_*,+~]{1,3}[a-z0-9$@|](?![a-z0-9$@|])|([a-z])\1\1")
+# (as two searches that together find one exactly when
+# "(?<![a-z0-9$@|])[a-z0-9$@|][ .\-_*,+~]{1,3}[a-z0-9$@|](?![a-z0-9$@|])|([a-z])\1\1" does: the first starts at the
+# separator after the lone letter, so the engine skips to separators in C)
+_ODD_SPACED_RE = re.compile(
+    r"[ .\-_*,+~](?<=[a-z0-9$@|][ .\-_*,+~])(?<![a-z0-9$@|][a-z0-9$@|][ .\-_*,+~])"
+    r"[ .\-_*,+~]{0,2}[a-z0-9$@|](?![a-z0-9$@|])"
+)
+_ODD_RUN_RE = re.compile(r"([a-z])\1\1")
 _WORD_RE = re.compile(r"(?<![a-z0-9])[a-z]+(?![a-z0-9])")
+# word, separator, word, ... (the first and last word may be empty): the tokens the lexicon and the model read.
+# Written "[^a-z0-9][^a-z0-9]*", not "[^a-z0-9]+" (the same matches): a pattern that starts with a character
+# class lets the regex engine skip to the next separator in C, about a third faster.
+_PARTS_RE = re.compile(r"([^a-z0-9][^a-z0-9]*)")
+split_words = _PARTS_RE.split
 _SQUEEZE_RE = re.compile(r"(.)\1+")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]|['`]")
 _CENSOR_RE = re.compile(r"(?<![a-z0-9])[a-z*]*[a-z][a-z*]*(?![a-z0-9])")
@@ -96,7 +109,7 @@ class Normalized:
     normalization just records its edits. Treat it as immutable (a plain slotted class: one is built for
     every message screened, and a frozen dataclass costs several times as much to construct)."""
 
-    __slots__ = ("_maps_cache", "base_ends", "base_starts", "original", "steps", "text")
+    __slots__ = ("_maps_cache", "_parts", "base_ends", "base_starts", "original", "steps", "text")
 
     def __init__(
         self,
@@ -105,7 +118,9 @@ class Normalized:
         base_starts: list[int] | None,  # map after folding characters; None means the identity map
         base_ends: list[int] | None,
         steps: tuple[Step, ...] = (),
+        parts: list[str] | None = None,  # split_words(text), when the normalizer already has it
     ) -> None:
+        self._parts = parts
         self.text = text
         self.original = original
         self.base_starts = base_starts
@@ -115,6 +130,13 @@ class Normalized:
 
     def __repr__(self) -> str:
         return f"Normalized(text={self.text!r})"
+
+    @property
+    def parts(self) -> list[str]:
+        """``split_words(text)``: word, separator, word, ... Computed once and shared: treat it as read-only."""
+        if self._parts is None:
+            self._parts = split_words(self.text)  # a cache, not a change of value
+        return self._parts
 
     @property
     def starts(self) -> list[int] | None:
@@ -321,7 +343,7 @@ def _stage(work: _Work, rx: re.Pattern[str], fn: Callable[[re.Match[str]], Itera
 class Normalizer:
     """A configured normalization pipeline (immutable after construction, safe to share)."""
 
-    __slots__ = ("_drop", "_emoji", "_filler_heads", "_spell_keys", "_spelling", "_vocab")
+    __slots__ = ("_drop", "_emoji", "_filler_heads", "_odd_heads", "_spell_keys", "_spelling", "_vocab")
 
     def __init__(
         self,
@@ -339,6 +361,8 @@ class Normalizer:
         fillers = [f for f in fillers if f.strip()]
         self._drop = filler_regex(fillers) if fillers else None
         self._filler_heads = frozenset(f.lower().split()[0] for f in fillers)
+        # a filler head that is not a plain run of letters: gate the filler stage on _WORD_RE words exactly
+        self._odd_heads = not all(h.isalpha() and h.isascii() for h in self._filler_heads)
         self._emoji: dict[str, str] = dict(DEFAULT_EMOJI)
         for key, word in (emoji or {}).items():
             key = "".join(c for c in key if not ("\ufe00" <= c <= "\ufe0f" or c == "\u200d"))
@@ -354,7 +378,7 @@ class Normalizer:
         if "*" in work[0] and self._vocab:
             work = _stage(work, _CENSOR_RE, self._uncensor)
         # cheap checks first: most messages need few of the stages below
-        odd = _ODD_RE.search(work[0]) is not None  # spaced-out letters or a run of three
+        odd = _ODD_SPACED_RE.search(work[0]) is not None or _ODD_RUN_RE.search(work[0]) is not None
         if odd:
             work = _stage(work, _SPACED_RE, _unspace)
         chars = set(work[0])
@@ -364,17 +388,30 @@ class Normalizer:
             odd = odd or work[0] != before
         if odd:
             work = _stage(work, _RUN_RE, _shorten_run)
-        if (not _SPACE_CHARS.isdisjoint(chars) or ".." in work[0] or "  " in work[0]) and _SPACE_HINT_RE.search(
-            work[0]
-        ):
+        # (exactly when the regex "[\t\r\f\v&+…—–\-_/~]|\.\.|  " finds something: one of _SPACE_CHARS, "..", "  ")
+        if not _SPACE_CHARS.isdisjoint(chars) or ".." in work[0] or "  " in work[0]:
             work = _stage(work, _SPACE_RE, _space_edits)
-        words = set(_WORD_RE.findall(work[0]))
+        # the stages below are gated on the words of the text: every token of letters and digits here, a superset
+        # of the all-letter words (_WORD_RE) the stages act on, so a gate opens at least whenever it must. Opened
+        # in vain, the spelling stage edits nothing (its keys are matched as _WORD_RE words); the filler stage
+        # could, so its gate keeps to all-letter words when some filler begins with a digit (see __init__).
+        parts = split_words(work[0])
+        words = set(parts[::2])
         if not self._spell_keys.isdisjoint(words):
+            before = work[0]
             work = _stage(work, _WORD_RE, self._spell_edits)
-            words = set(_WORD_RE.findall(work[0]))
-        if self._drop is not None and not self._filler_heads.isdisjoint(words):
-            work = _stage(work, self._drop, _delete)
-        return Normalized(work[0], text, work[1], work[2], work[3])
+            if work[0] is not before:
+                parts = split_words(work[0])
+                words = set(parts[::2])
+        if self._drop is not None:
+            if self._odd_heads:
+                words = set(_WORD_RE.findall(work[0]))
+            if not self._filler_heads.isdisjoint(words):
+                before = work[0]
+                work = _stage(work, self._drop, _delete)
+                if work[0] is not before:
+                    parts = None
+        return Normalized(work[0], text, work[1], work[2], work[3], parts)
 
     def _uncensor(self, m: re.Match[str]) -> Iterable[Edit]:
         """'h*rt' -> 'hurt': a starred-out word is read as the lexicon word it fits."""
@@ -449,4 +486,4 @@ def normalize(text: str) -> Normalized:
 
 
 __all__ = ["DEFAULT_EMOJI", "DEFAULT_SPELLING", "HOMOGLYPHS", "Normalized", "Normalizer", "filler_regex",
-           "fuzzy_variants", "normalize", "squeeze", "trie_regex"]  # fmt: skip
+           "fuzzy_variants", "normalize", "split_words", "squeeze", "trie_regex"]  # fmt: skip
