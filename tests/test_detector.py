@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -491,14 +492,32 @@ def test_the_model_escalates_wording_no_rule_lists_and_quotes_its_sentence(tmp_p
     assert not detector.screen("the weather was fine").escalate
 
 
-def test_the_model_vetoes_a_lexicon_finding_it_finds_clearly_benign_but_never_an_imminent_one(tmp_path: Path) -> None:
+def test_the_model_vetoes_a_concern_it_finds_clearly_benign_but_never_a_high_or_imminent_finding(
+    tmp_path: Path,
+) -> None:
     detector = Detector.load(model_path=_model_file(tmp_path, [], bias=-12.0))
     lexicon = Detector.load(use_model=False)
-    concern, imminent = "i want to die", "I've taken 40 pills"
-    assert Severity.CONCERN <= lexicon.screen(concern).severity < Severity.IMMINENT
+    concern = "i wish i could just disappear"
+    assert lexicon.screen(concern).severity == Severity.CONCERN
     assert not detector.screen(concern).escalate
-    assert lexicon.screen(imminent).severity == Severity.IMMINENT
-    assert detector.screen(imminent) == lexicon.screen(imminent)
+    # denial plus the means at hand is exactly what must reach a human, however benign the rest sounds
+    for severe in ("I've taken 40 pills", "i want to die",
+                   "haha no I'm not going to kill myself, I just bought a rope and I'm writing letters"):
+        assert lexicon.screen(severe).severity >= Severity.HIGH, severe
+        assert detector.screen(severe) == lexicon.screen(severe), severe
+
+
+def test_the_verdict_does_not_depend_on_string_hashing() -> None:
+    """Python's string hashing differs per process (PYTHONHASHSEED): the same text must get the same verdict."""
+    import subprocess
+    import sys
+
+    texts = [line.split("\t")[2] for path in sorted(DATA.glob("*.tsv"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.count("\t") == 2][:1500]
+    runs = [subprocess.run([sys.executable, "-m", "bot.cli", "scan"], input="\n".join(texts) + "\n",
+                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONHASHSEED": seed},
+                           check=True).stdout for seed in ("1", "2")]
+    assert runs[0] == runs[1] and runs[0].count("\n") == len(texts)
 
 
 @pytest.mark.parametrize("text", ["I could kill myself laughing at this", "I'm not going to hurt myself"])

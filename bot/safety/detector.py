@@ -571,6 +571,26 @@ class _Mark(NamedTuple):
     sentence: int
 
 
+def _distinct_support(options: list[list[_Mark]]) -> list[_Mark] | None:
+    """One different mark per need (the needs in the order given), or None if no such choice exists."""
+    order = sorted(range(len(options)), key=lambda i: len(options[i]))
+    chosen: list[_Mark | None] = [None] * len(options)
+
+    def place(k: int) -> bool:
+        if k == len(order):
+            return True
+        i = order[k]
+        for m in options[i]:
+            if not any(c is m for c in chosen):
+                chosen[i] = m
+                if place(k + 1):
+                    return True
+                chosen[i] = None
+        return False
+
+    return [m for m in chosen if m is not None] if place(0) else None
+
+
 @dataclass(frozen=True, slots=True)
 class _ConceptRule:
     ident: str
@@ -694,7 +714,8 @@ class _Concepts:
         # what can start a rule at all, and a rule of imminent severity (the only kind that survives the
         # learned model's veto, so it is all that must be looked for in text the model finds clearly benign)
         self.gate = self._gate(set(by_trigger))
-        self.imminent_gate = self._gate({c for r in self.rules if r.severity == Severity.IMMINENT for c in r.trigger})
+        # the concept rules a "clearly benign" verdict of the model can never overrule (high and imminent)
+        self.imminent_gate = self._gate({c for r in self.rules if r.severity >= Severity.HIGH for c in r.trigger})
         self.guards: list[_Guard] = []
         for item in lex.concept_guards:
             label = lex.origin.get(id(item), "[[concept_guard]]")
@@ -939,8 +960,10 @@ class _Concepts:
     def _fire(self, rule: _ConceptRule, tagged: _Tagged) -> list[tuple[_ConceptRule, _Mark, list[_Mark]]]:
         by = tagged.by_concept
         found: list[tuple[_ConceptRule, _Mark, list[_Mark]]] = []
-        triggers = {id(m): m for c in rule.trigger for m in by.get(c, ())}
-        for mark in sorted(triggers.values(), key=lambda m: m.first):
+        # Sets are iterated in sorted order and marks by position: the verdict must never depend on Python's
+        # string hashing (PYTHONHASHSEED), which differs from one process to the next.
+        triggers = {id(m): m for c in sorted(rule.trigger) for m in by.get(c, ())}
+        for mark in sorted(triggers.values(), key=lambda m: (m.first, m.last)):
             if rule.unless and any(m.sentence == mark.sentence for c in rule.unless for m in by.get(c, ())):
                 continue
             if rule.negatable and self.negated(tagged, mark):
@@ -952,7 +975,7 @@ class _Concepts:
             options: list[list[_Mark]] = []
             for where, group in rule.needs:
                 near: list[_Mark] = []
-                for c in group:
+                for c in sorted(group):
                     for m in by.get(c, ()):
                         if m is mark or (rule.scope == "sentence" and m.sentence != mark.sentence):
                             continue
@@ -965,14 +988,11 @@ class _Concepts:
                     break
                 options.append(near)
             else:
-                # each need is met by a different word; the most constrained need chooses first
-                support: list[_Mark] = []
-                for near in sorted(options, key=len):
-                    free = [m for m in near if m not in support]
-                    if not free:
-                        break
-                    support.append(free[0])
-                else:
+                # each need is met by a different word: any such choice will do (a search, not a greedy pick
+                # that could miss one); the nearest words are tried first
+                support = _distinct_support([sorted(near, key=lambda m: (abs(m.first - mark.first), m.first))
+                                             for near in options])
+                if support is not None:
                     found.append((rule, mark, support))
                     break  # one firing per rule is enough
         return found
@@ -1453,15 +1473,15 @@ class Detector:
         if model is None:
             return self._screen_lexicon(norm, False)
         assessment = model.assess(norm.text, norm.parts)
-        # text the model finds clearly benign keeps only imminent lexicon findings (the veto below), so the
-        # lexicon's second pass need only look for rules of imminent severity there: a cheap prefilter
+        # text the model finds clearly benign keeps only high and imminent lexicon findings (the veto below), so
+        # the lexicon's second pass need only look for rules of those severities there: a cheap prefilter
         benign = assessment.probability < model.veto
         found = self._screen_lexicon(norm, benign)
-        if found.severity == Severity.IMMINENT:
-            return found
+        if found.severity >= Severity.HIGH:
+            return found  # plans, means, acts, explicit intent: never vetoed, whatever the model thinks
         if found.escalate:
-            # a narrow veto: a concern or high finding (never an imminent one) that the model finds clearly
-            # benign ("not hurting myself or anything like that") is dropped
+            # a narrow veto: a concern-level finding (never a high or imminent one) that the model finds
+            # clearly benign ("not hurting myself or anything like that") is dropped
             return _NOTHING if benign else found
         return self._second_opinion(norm, model, assessment, found is _SUPPRESSED)
 
@@ -1480,8 +1500,8 @@ class Detector:
         return Screening(Severity.CONCERN, (opinion.category,), (quote,) if quote else ())
 
     def _screen_lexicon(self, norm: Normalized, imminent_only: bool) -> Screening:
-        """The lexicon's verdict. With ``imminent_only``, findings below imminent may be missed (the caller
-        drops them anyway): the concept pass then runs only where a rule of imminent severity could fire."""
+        """The lexicon's verdict. With ``imminent_only``, concern-level findings may be missed (the caller drops
+        them anyway): the concept pass then runs only where a rule of high or imminent severity could fire."""
         t = norm.text
         concepts = self._concepts
         parts = norm.parts  # word, separator, word, ... (read-only: the model reads them too)
