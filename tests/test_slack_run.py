@@ -116,18 +116,22 @@ async def _read_logs(stream: asyncio.StreamReader, logs: list[dict[str, object]]
         port.set_exception(RuntimeError("peerbot exited before the Slack adapter started"))
 
 
+async def start_peerbot(tmp_path: Path, fake: FakeSlack, token: str) -> asyncio.subprocess.Process:
+    """`peerbot run` as an operator starts it: the config file, the secrets in the environment."""
+    config = tmp_path / "peerbot.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "bot.db", api=fake.url, mods=MODS, mod=MOD, pain=PAIN,
+                                    group=MOD_GROUP))
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PEERBOT_")}
+    env.update(PEERBOT_SLACK__BOT_TOKEN=token, PEERBOT_SLACK__SIGNING_SECRET=SECRET, PYTHONPATH=str(ROOT))
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config), env=env, cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
     async with FakeSlack(usergroups={MOD_GROUP: [GROUP_MOD]}) as fake:
-        config = tmp_path / "peerbot.toml"
-        config.write_text(CONFIG.format(db=tmp_path / "bot.db", api=fake.url, mods=MODS, mod=MOD, pain=PAIN,
-                                        group=MOD_GROUP))
-        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PEERBOT_")}
-        env.update(PEERBOT_SLACK__BOT_TOKEN="xoxb-e2e", PEERBOT_SLACK__SIGNING_SECRET=SECRET,
-                   PYTHONPATH=str(ROOT))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config), env=env, cwd=tmp_path,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        process = await start_peerbot(tmp_path, fake, "xoxb-e2e")
         logs: list[dict[str, object]] = []
         port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         assert process.stderr is not None
@@ -259,15 +263,7 @@ async def test_peerbot_run_serves_mentor_pairing_surveys_and_the_report_in_slack
 async def test_peerbot_run_with_a_revoked_token_exits_2_naming_the_key(tmp_path: Path) -> None:
     async with FakeSlack() as fake:
         fake.fail_next("auth.test", error="invalid_auth")
-        config = tmp_path / "peerbot.toml"
-        config.write_text(CONFIG.format(db=tmp_path / "bot.db", api=fake.url, mods=MODS, mod=MOD, pain=PAIN,
-                                        group=MOD_GROUP))
-        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PEERBOT_")}
-        env.update(PEERBOT_SLACK__BOT_TOKEN="xoxb-revoked", PEERBOT_SLACK__SIGNING_SECRET=SECRET,
-                   PYTHONPATH=str(ROOT))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config), env=env, cwd=tmp_path,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        process = await start_peerbot(tmp_path, fake, "xoxb-revoked")
         async with asyncio.timeout(60):
             _, stderr = await process.communicate()
         assert process.returncode == 2
