@@ -1,7 +1,9 @@
 """Detection quality on labelled sets the detector was never trained or tuned on.
 
-Default sets: bench/data/blind_set_3.tsv (400 lines written independently) and bench/data/dev_holdout.tsv (the 200
-lines of an independent 600-line dev set kept out of training; the other 400 are tests/data/screening_dev_train.tsv).
+Default sets: bench/data/blind_set_5.tsv (400 lines written independently, without sight of the detector) and
+bench/data/dev_holdout.tsv (the 200 lines of an independent 600-line dev set kept out of training; the other 400 are
+tests/data/screening_dev_train.tsv). Earlier blind sets were measured the same way, then moved into tests/data as
+training data (screening_heldout1/2.tsv, screening_blind3/4.tsv).
 Prints recall, false-alarm rate, and per-category figures for the detector as the bot runs it (lexicon plus learned
 model) and, with --lexicon-only, for the lexicon alone. Keep these sets out of tests/data and out of
 bench/train_screen_model.py, and never tune against them: their only use is an honest estimate on unseen wording.
@@ -20,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.safety.detector import Detector
 
 DATA = Path(__file__).resolve().parent / "data"
-DEFAULTS = (DATA / "blind_set_3.tsv", DATA / "dev_holdout.tsv")
+DEFAULTS = (DATA / "blind_set_5.tsv", DATA / "dev_holdout.tsv")
 
 
 def measure(detector: Detector, path: Path) -> None:

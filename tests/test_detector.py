@@ -16,7 +16,8 @@ DATA = Path(__file__).parent / "data"
 # the original corpus plus fresh sets written later to measure generalization (since tuned on, so they are
 # training data now: measure generalization on a new, unseen set). screening_concepts.tsv holds implicit
 # wordings and tricky negatives written while building the concept layer; screening_heldout1/2.tsv were
-# independently written blind sets, tuned on afterwards.
+# independently written blind sets, tuned on afterwards, as were screening_blind3/4.tsv (measured blind first, then
+# trained on) and screening_chat5.tsv (written independently, in chat style, as training data).
 CORPORA = (
     DATA / "screening_corpus.tsv",
     DATA / "screening_fresh.tsv",
@@ -26,6 +27,9 @@ CORPORA = (
     DATA / "screening_heldout2.tsv",
     DATA / "screening_dev_train.tsv",
     DATA / "screening_varied.tsv",
+    DATA / "screening_blind3.tsv",
+    DATA / "screening_blind4.tsv",
+    DATA / "screening_chat5.tsv",
 )
 
 

@@ -1340,8 +1340,11 @@ class Detector:
         # "she asked if I had thoughts of suicide and I said no": a question, then a "no" after the phrase
         self._asked_rx = context_rx("asked", neg, r"[^.!?\n]*$")
         answers = [q for q in map(compiler.parse, neg.get("answered", [])) if q]
+        # the answer may come a dozen words on, in the next sentence: "asked if I ever think about it, because
+        # she read an article. I said honestly no"
         self._answer_rx = (
-            re.compile(rf"(?:[ ,;:]+[a-z0-9]+){{0,4}}?[ ,;:]+(?:{'|'.join(map(compiler.regex, answers))})(?![a-z0-9])")
+            re.compile(rf"(?:[ ,;:.!?]+[a-z0-9]+){{0,12}}?[ ,;:.!?]+(?:{'|'.join(map(compiler.regex, answers))})"
+                       r"(?![a-z0-9])")
             if answers
             else None
         )
@@ -1649,7 +1652,7 @@ class Detector:
             return False
         window = t[max(0, hit.start - 80) : hit.start]
         if self._answer_rx is not None and self._asked_rx is not None and self._asked_rx.search(window):
-            if self._answer_rx.match(t, hit.end, hit.end + 60):
+            if self._answer_rx.match(t, hit.end, hit.end + 100):
                 return True  # asked about it, answered no
         if self._neg_rx is None:
             return False
