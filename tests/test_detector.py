@@ -17,7 +17,8 @@ DATA = Path(__file__).parent / "data"
 # training data now: measure generalization on a new, unseen set). screening_concepts.tsv holds implicit
 # wordings and tricky negatives written while building the concept layer; screening_heldout1/2.tsv were
 # independently written blind sets, tuned on afterwards, as were screening_blind3/4.tsv (measured blind first, then
-# trained on) and screening_chat5.tsv (written independently, in chat style, as training data).
+# trained on), screening_chat5.tsv, screening_staff6.tsv (staff workspaces) and screening_patients7.tsv (patient
+# servers), written independently in chat style and measured before they became training data.
 CORPORA = (
     DATA / "screening_corpus.tsv",
     DATA / "screening_fresh.tsv",
@@ -30,6 +31,8 @@ CORPORA = (
     DATA / "screening_blind3.tsv",
     DATA / "screening_blind4.tsv",
     DATA / "screening_chat5.tsv",
+    DATA / "screening_staff6.tsv",
+    DATA / "screening_patients7.tsv",
 )
 
 
