@@ -153,7 +153,7 @@ class App:
                 user = event.user
                 conv = event.conversation
                 if conv is not None and conv.kind == "channel":
-                    ctx.emit(SendEphemeral(channel=conv, to=user, message=message), Priority.CRISIS)
+                    ctx.emit(SendEphemeral(channel=conv, to=user, message=message, keep=True), Priority.CRISIS)
                 else:
                     ctx.emit(SendDirect(to=user, message=message), Priority.CRISIS)
                 ctx.emit(PostToModerators(user.platform, user.workspace, OutboundMessage(

@@ -217,11 +217,15 @@ class PostToChannel:
 
 @dataclass(frozen=True, slots=True)
 class SendEphemeral:
-    """Visible only to `to` in `channel`; platforms without ephemeral messages fall back to a DM."""
+    """Visible only to `to` in `channel`; platforms without ephemeral messages fall back to a DM.
+
+    With `keep`, what the person must be able to find again (crisis resources) is also left in their DM where the
+    platform's ephemeral messages vanish on reload (capability "ephemeral_vanishes": Slack, Discord)."""
 
     channel: ConversationRef
     to: UserRef
     message: OutboundMessage
+    keep: bool = False
 
 
 @dataclass(frozen=True, slots=True)

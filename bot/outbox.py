@@ -161,8 +161,27 @@ class Dispatcher:
             )
             log.warning("outbox send failed; will retry", extra={**ids, "error": reason, "retry_in_s": delay})
             return
+        await self._keep_copy(item, ref)
         await self.store.outbox.mark_delivered(item.id, self.owner, ref, self.clock.now())
         log.debug("outbox item delivered", extra=ids)
+
+    async def _keep_copy(self, item: OutboxItem, ref: MessageRef | None) -> None:
+        """An ephemeral answer that must stay findable (crisis resources) and landed in the channel of a platform
+        whose ephemeral messages vanish on reload: a copy goes to the person's DM, as its own outbox item (queued
+        before the answer is marked delivered, so a crash in between re-sends the answer but never loses the copy;
+        its key makes it once only). An answer the adapter already put in the DM needs no copy."""
+        action = item.action
+        if not isinstance(action, SendEphemeral) or not action.keep or ref is None:
+            return
+        platform = self.platforms.get(action.to.platform)
+        if platform is None or "ephemeral_vanishes" not in platform.capabilities:
+            return
+        if ref.channel_id != action.channel.channel_id:
+            return
+        async with self.store.transaction() as tx:
+            await tx.outbox.enqueue(f"{item.key}:kept", SendDirect(to=action.to, message=action.message),
+                                    item.priority, self.clock.now())
+        self.wake(urgent=item.priority >= Priority.ALERT)
 
     async def _dead_lettered(self, item: OutboxItem) -> None:
         if self.on_dead_letter is None:

@@ -34,7 +34,8 @@ class PermanentSendError(SendError):
 
 @runtime_checkable
 class ChatPlatform(Protocol):
-    """One chat platform. `capabilities` names optional features, e.g. {"ephemeral", "threads", "buttons", "forms"}.
+    """One chat platform. `capabilities` names optional features, e.g. {"ephemeral", "threads", "buttons", "forms"};
+    "ephemeral_vanishes" says its ephemeral messages are gone after a reload or on another device.
 
     Events passed to the sink carry an `event_id` unique for all time on that platform and workspace (the
     platform's own id, or one that stays unique across restarts): the core skips ids it has seen before."""

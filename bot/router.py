@@ -81,12 +81,14 @@ class Context:
         self.actions.append(Emitted(action, priority, key))
         return key
 
-    def reply(self, text: str, choices: tuple[Choice, ...] = (), priority: Priority = Priority.NORMAL) -> str:
-        """Answer the person privately: in their DM, or ephemerally in the channel they wrote in."""
+    def reply(self, text: str, choices: tuple[Choice, ...] = (), priority: Priority = Priority.NORMAL,
+              keep: bool = False) -> str:
+        """Answer the person privately: in their DM, or ephemerally in the channel they wrote in. With `keep`
+        (crisis resources), an ephemeral answer is also left in their DM where ephemeral messages vanish."""
         message = OutboundMessage(text=text, choices=tuple(choices))
         conversation = self.conversation
         if conversation is not None and conversation.kind == "channel":
-            action: OutboundAction = SendEphemeral(channel=conversation, to=self.user, message=message)
+            action: OutboundAction = SendEphemeral(channel=conversation, to=self.user, message=message, keep=keep)
         else:
             action = SendDirect(to=self.user, message=message)
         return self.emit(action, priority)

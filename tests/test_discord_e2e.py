@@ -408,6 +408,24 @@ async def test_a_group_message_edited_into_crisis_text_alerts_the_moderators(bot
     replies = await fake.wait_request("POST", f"/channels/{channel}/messages")
     assert dm and any("988" in r.body["content"] for r in replies)  # crisis resources, privately
     assert await bot.stop() == 0
+    # no live interaction to answer: the resources went to the DM itself, and only once (no "kept" copy)
+    assert len([r for r in fake.find("POST", f"/channels/{channel}/messages") if "988" in r.body["content"]]) == 1
+
+
+async def test_crisis_resources_answered_ephemerally_in_a_channel_are_also_left_in_the_dm(
+        bot: Bot, fake: FakeDiscord) -> None:
+    post = fake.slash(ALICE, GROUP_CHANNEL, "post", group="chronic-pain", text="i want to kill myself tonight")
+    await fake.dispatch("INTERACTION_CREATE", post)
+    answer = await answer_to(fake, post, "988")
+    assert answer["flags"] & EPHEMERAL  # at once, where they wrote, seen by nobody else
+    # Discord drops ephemeral answers on reload: the same resources wait in the DM, once.
+    await fake.wait_for(lambda: any(u == ALICE for u in fake.dm_channels.values()))
+    channel = next(c for c, u in fake.dm_channels.items() if u == ALICE)
+    (kept,) = await fake.wait_request("POST", f"/channels/{channel}/messages")
+    assert kept.body["content"] == answer["content"]
+    assert not fake.find("POST", f"/channels/{GROUP_CHANNEL}/messages")  # the post is held, nothing public
+    assert await bot.stop() == 0
+    assert len([r for r in fake.find("POST", f"/channels/{channel}/messages") if "988" in r.body["content"]]) == 1
 
 
 async def test_non_moderator_cannot_press_moderator_buttons_or_use_mod_commands(bot: Bot, fake: FakeDiscord) -> None:

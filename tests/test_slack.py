@@ -333,6 +333,9 @@ async def test_channel_message_in_a_group_is_read_and_screened(workspace: Worksp
     assert workspace.fake.posts_to(MODS), "a crisis message in a group channel reaches the moderators"
     private = workspace.fake.of("chat.postEphemeral", user="U3", channel=PAIN)
     assert private and "988" in private[-1].text  # resources privately, in the channel
+    # Slack drops ephemeral messages on reload or on another device: the resources stay findable in the DM.
+    kept = [c for c in workspace.fake.posts_to(dm_channel("U3")) if "988" in c.text]
+    assert len(kept) == 1 and kept[0].text == private[-1].text
 
 
 async def test_a_group_message_edited_into_crisis_words_alerts_the_moderators_once(workspace: Workspace) -> None:
@@ -662,6 +665,8 @@ async def test_a_command_in_a_channel_without_the_bot_is_answered_in_the_dm(work
     workspace.fake.fail_next("chat.postEphemeral", error="channel_not_found")
     await workspace.command("U1", "i want to kill myself", channel="CRANDOM")
     assert "988" in workspace.fake.posts_to(dm_channel("U1"))[-1].text  # the resources still reach the person
+    # ...once: an answer that already landed in the DM needs no copy there
+    assert len([c for c in workspace.fake.posts_to(dm_channel("U1")) if "988" in c.text]) == 1
     assert await workspace.store.outbox.items(OutboxStatus.DEAD) == []
 
 

@@ -141,7 +141,8 @@ class DiscordPlatform:
     """peerbot in Discord servers. `capabilities`: ephemeral answers, threads, buttons and selects, files, forms."""
 
     platform = PLATFORM
-    capabilities = frozenset({"ephemeral", "threads", "buttons", "files", "forms"})
+    # ephemeral interaction answers are gone after a reload: crisis resources also go to the DM
+    capabilities = frozenset({"ephemeral", "ephemeral_vanishes", "threads", "buttons", "files", "forms"})
 
     def __init__(self, config: DiscordConfig, clock: Clock, *, core_verbs: tuple[str, ...] = (),
                  core_mod_verbs: tuple[str, ...] = (), summaries: dict[str, str] | None = None) -> None:

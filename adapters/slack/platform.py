@@ -83,7 +83,8 @@ class SlackPlatform:
     """One Slack workspace. `crisis_footer` is shown on the App Home tab (the way to a human, always)."""
 
     platform = PLATFORM
-    capabilities = frozenset({"ephemeral", "threads", "buttons", "files", "forms"})
+    # ephemeral messages are gone after a reload or on another device: crisis resources also go to the DM
+    capabilities = frozenset({"ephemeral", "ephemeral_vanishes", "threads", "buttons", "files", "forms"})
 
     def __init__(self, settings: SlackSettings, clock: Clock, crisis_footer: str = "",
                  client: AsyncWebClient | None = None) -> None:

@@ -157,7 +157,7 @@ class SafetyDesk:
         await ctx.tx.escalations.audit(case.id, "created", SYSTEM, ctx.now, f"{severity}: {','.join(categories)}")
         reply = (messages.person_fail_closed(self.resources) if failed
                  else messages.person_reply(severity, case.categories, self.resources))
-        ctx.reply(reply, priority=Priority.CRISIS)
+        ctx.reply(reply, priority=Priority.CRISIS, keep=True)
         key = ctx.to_moderators(self._alert(case), Priority.ALERT, key=f"esc:{case.id}:alert")
         await ctx.tx.escalations.set_alert_key(case.id, key)
         log.info("escalation opened", extra={"escalation": case.id, "severity": severity,
@@ -181,7 +181,7 @@ class SafetyDesk:
         merged = tuple(sorted(set(case.categories) | set(categories)))
         await ctx.tx.escalations.join(case.id, new_severity, merged, excerpt, ctx.now)
         await ctx.tx.escalations.audit(case.id, "message_joined", SYSTEM, ctx.now, new_severity)
-        ctx.reply(messages.person_follow_up(new_severity, self.resources), priority=Priority.CRISIS)
+        ctx.reply(messages.person_follow_up(new_severity, self.resources), priority=Priority.CRISIS, keep=True)
         stalled = case.state is EscalationState.OPEN and case.next_repage_at is None  # breached: paging had stopped
         if stalled:
             await ctx.tx.escalations.record_repage(case.id, 0, ctx.now + self.timeout, False)
