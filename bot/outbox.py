@@ -47,6 +47,18 @@ def backoff_delay(attempts: int, item_id: int, settings: OutboxSettings) -> floa
     return min(settings.backoff_max_seconds, base * spread)
 
 
+KEPT_SUFFIX = ":kept"
+
+
+def kept_copy_key(key: str) -> str:
+    """The outbox key of the DM copy of an ephemeral answer (see Dispatcher._kept_copy)."""
+    return key + KEPT_SUFFIX
+
+
+def is_kept_copy(key: str) -> bool:
+    return key.endswith(KEPT_SUFFIX)
+
+
 class Dispatcher:
     def __init__(
         self, store: Store, platforms: Mapping[str, ChatPlatform], clock: Clock, settings: OutboxSettings,
@@ -161,27 +173,26 @@ class Dispatcher:
             )
             log.warning("outbox send failed; will retry", extra={**ids, "error": reason, "retry_in_s": delay})
             return
-        await self._keep_copy(item, ref)
-        await self.store.outbox.mark_delivered(item.id, self.owner, ref, self.clock.now())
+        copy = self._kept_copy(item, ref)
+        await self.store.outbox.mark_delivered(item.id, self.owner, ref, self.clock.now(), then=copy)
+        if copy is not None:
+            self.wake(urgent=True)
         log.debug("outbox item delivered", extra=ids)
 
-    async def _keep_copy(self, item: OutboxItem, ref: MessageRef | None) -> None:
+    def _kept_copy(self, item: OutboxItem, ref: MessageRef | None) -> tuple[str, OutboundAction, Priority] | None:
         """An ephemeral answer that must stay findable (crisis resources) and landed in the channel of a platform
-        whose ephemeral messages vanish on reload: a copy goes to the person's DM, as its own outbox item (queued
-        before the answer is marked delivered, so a crash in between re-sends the answer but never loses the copy;
-        its key makes it once only). An answer the adapter already put in the DM needs no copy."""
+        whose ephemeral messages vanish on reload: a copy for the person's DM, queued as its own outbox item in
+        the transaction that settles the answer (so it is never lost, and its key makes it once only). An answer
+        the adapter already put in the DM needs no copy."""
         action = item.action
         if not isinstance(action, SendEphemeral) or not action.keep or ref is None:
-            return
+            return None
         platform = self.platforms.get(action.to.platform)
         if platform is None or "ephemeral_vanishes" not in platform.capabilities:
-            return
+            return None
         if ref.channel_id != action.channel.channel_id:
-            return
-        async with self.store.transaction() as tx:
-            await tx.outbox.enqueue(f"{item.key}:kept", SendDirect(to=action.to, message=action.message),
-                                    item.priority, self.clock.now())
-        self.wake(urgent=item.priority >= Priority.ALERT)
+            return None
+        return kept_copy_key(item.key), SendDirect(to=action.to, message=action.message), item.priority
 
     async def _dead_lettered(self, item: OutboxItem) -> None:
         if self.on_dead_letter is None:

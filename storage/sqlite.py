@@ -122,15 +122,19 @@ class _Outbox:
         async with self._store.write() as db:
             await db.execute(sql, params)
 
-    async def mark_delivered(self, item_id: int, owner: str, ref: MessageRef | None, now: datetime) -> None:
+    async def mark_delivered(self, item_id: int, owner: str, ref: MessageRef | None, now: datetime,
+                             then: tuple[str, OutboundAction, Priority] | None = None) -> None:
         ref_json = json.dumps({k: getattr(ref, k) for k in ref.__slots__}) if ref else None
-        await self._settle(
-            "UPDATE outbox SET status = 'delivered', payload = NULL, finished_at = ?, last_error = NULL,"
-            # A message to one person keeps nothing that points at them once it is delivered.
-            " ref = CASE WHEN recipient IS NULL THEN ? END, recipient = NULL,"
-            " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-            (ts(now), ref_json, item_id, owner),
-        )
+        async with self._store.write() as db:
+            cursor = await db.execute(
+                "UPDATE outbox SET status = 'delivered', payload = NULL, finished_at = ?, last_error = NULL,"
+                # A message to one person keeps nothing that points at them once it is delivered.
+                " ref = CASE WHEN recipient IS NULL THEN ? END, recipient = NULL,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND status = 'pending'",
+                (ts(now), ref_json, item_id, owner),
+            )
+            if then is not None and cursor.rowcount == 1:  # not after a `forget` cancelled the item meanwhile
+                await self.enqueue_many([then], now)
 
     async def mark_retry(self, item_id: int, owner: str, error: str, next_attempt_at: datetime) -> None:
         await self._settle(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import OutboxSettings
-from bot.events import ConversationRef, OutboundMessage, PostToChannel, SendDirect, UserRef
+from bot.events import ConversationRef, OutboundMessage, PostToChannel, SendDirect, SendEphemeral, UserRef
 from bot.outbox import Dispatcher
 from bot.ports import ManualClock
 from bot.store import OutboxStatus, Priority
@@ -220,3 +220,66 @@ def test_a_send_never_outlives_the_lease_on_its_item(store: SQLiteStore, clock: 
     short = OutboxSettings(lease_seconds=10)
     assert Dispatcher(store, {}, clock, short).send_timeout == 4.0  # renewed after 5 s, so never past 10 s
     assert Dispatcher(store, {}, clock, OutboxSettings()).send_timeout == 24.0  # default lease 60 s
+
+
+# ---------------------------------------------------------------- the DM copy of an ephemeral crisis reply
+
+GROUP = ConversationRef("console", "sandbox", "C-group", kind="channel")
+VANISHING = frozenset({"ephemeral", "ephemeral_vanishes"})
+
+
+async def enqueue_ephemeral(store: SQLiteStore, clock: ManualClock, key: str, text: str, keep: bool = True) -> None:
+    async with store.transaction() as tx:
+        await tx.outbox.enqueue(key, SendEphemeral(GROUP, ALICE, OutboundMessage(text), keep=keep), Priority.CRISIS,
+                                clock.now())
+
+
+async def test_an_ephemeral_crisis_reply_is_also_left_in_the_dm_where_ephemerals_vanish(
+        store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue_ephemeral(store, clock, "evt:0", "call 988")
+    await enqueue_ephemeral(store, clock, "evt:1", "thanks for posting", keep=False)
+    platform = UnreliablePlatform(clock, capabilities=VANISHING)
+    await Dispatcher(store, {"console": platform}, clock, SETTINGS).drain()
+    assert sorted((channel, text) for _, channel, text in platform.sent) == [
+        ("C-group", "call 988"), ("C-group", "thanks for posting"), ("dm:alice", "call 988")]
+
+
+async def test_no_copy_where_ephemerals_stay_or_where_the_answer_went_to_the_dm(
+        store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue_ephemeral(store, clock, "evt:0", "call 988")
+    lasting = UnreliablePlatform(clock, capabilities=frozenset({"ephemeral"}))  # the console keeps them
+    await Dispatcher(store, {"console": lasting}, clock, SETTINGS).drain()
+    assert [channel for _, channel, _ in lasting.sent] == ["C-group"]
+    await enqueue_ephemeral(store, clock, "evt:2", "call 988")
+    no_ephemerals = UnreliablePlatform(clock, capabilities=frozenset({"ephemeral_vanishes"}))
+    await Dispatcher(store, {"console": no_ephemerals}, clock, SETTINGS).drain()
+    assert [channel for _, channel, _ in no_ephemerals.sent] == ["dm:alice"]  # the DM itself, once
+
+
+async def test_a_crash_before_the_reply_is_settled_still_leaves_exactly_one_copy(
+        store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue_ephemeral(store, clock, "evt:0", "call 988")
+    # A worker claims and sends the reply, then dies before settling it.
+    claimed = await store.outbox.claim_due(clock.now(), 10, "dead-worker", SETTINGS.lease_seconds)
+    assert len(claimed) == 1
+    clock.advance(timedelta(seconds=SETTINGS.lease_seconds + 1))
+    platform = UnreliablePlatform(clock, capabilities=VANISHING)
+    dispatcher = Dispatcher(store, {"console": platform}, clock, SETTINGS)
+    await dispatcher.drain()
+    # The late settle of the dead worker (it woke up) neither overrides the delivery nor queues a second copy.
+    copy = ("evt:0:kept", SendDirect(ALICE, OutboundMessage("call 988")), Priority.CRISIS)
+    await store.outbox.mark_delivered(claimed[0].id, "dead-worker", None, clock.now(), then=copy)
+    await dispatcher.drain()
+    assert [channel for _, channel, _ in platform.sent].count("dm:alice") == 1
+
+
+async def test_a_reply_cancelled_by_forget_while_it_was_sent_leaves_no_copy(
+        store: SQLiteStore, clock: ManualClock) -> None:
+    await enqueue_ephemeral(store, clock, "evt:0", "call 988")
+    claimed = await store.outbox.claim_due(clock.now(), 10, "worker", SETTINGS.lease_seconds)
+    async with store.transaction() as tx:  # the person runs /peer forget while the reply is on its way
+        assert await tx.outbox.cancel_pending_to(ALICE, clock.now()) == 1
+    copy = ("evt:0:kept", SendDirect(ALICE, OutboundMessage("call 988")), Priority.CRISIS)
+    await store.outbox.mark_delivered(claimed[0].id, "worker", None, clock.now(), then=copy)
+    assert await store.outbox.items(OutboxStatus.PENDING) == []
+    assert [i.status for i in await store.outbox.items(OutboxStatus.CANCELLED)] == [OutboxStatus.CANCELLED]

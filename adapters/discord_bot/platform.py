@@ -15,6 +15,7 @@ message) goes to the person's DM instead, as Discord has no ephemeral messages o
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -41,6 +42,7 @@ ROLE_CACHE_SECONDS = 60.0
 THREAD_NAME = "Replies"
 WEBHOOK_NAME = "peerbot"
 STOP_TIMEOUT = 10.0  # seconds `stop` waits for events being handled before cancelling them
+SEEN_TEXT_LIMIT = 4096  # messages whose last screened text is remembered (as a digest) to skip a repeated edit
 _CAUSE = re.compile(rf"^{PLATFORM}:[^:]+:i(?P<id>\d+)(?::|$)")
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json)
@@ -163,6 +165,10 @@ class DiscordPlatform:
         self._connected = False
         self._webhooks: dict[str, discord.Webhook] = {}  # channel id -> our webhook there
         self._handlers: set[asyncio.Task[None]] = set()  # events handed to the core, not yet handled
+        # message id -> a digest of the text last handed to the core (never the text): discord.py updates a cached
+        # message in place, so a message edited right after it was sent can reach on_message with its new text
+        # already, and the edit that follows must not screen (and answer) the same text a second time
+        self._seen_text: collections.OrderedDict[int, bytes] = collections.OrderedDict()
         self._webhooks_refused = False  # Manage Webhooks missing: posts fall back to the bot's own messages
         self.client = self._build_client()
         self.tree = app_commands.CommandTree(self.client)
@@ -347,7 +353,19 @@ class DiscordPlatform:
         if event is None or self._ignored(guild_id, "message"):
             return
         self._remember(message.author, event.user.workspace, message.channel)
+        self._note_text(message.id, event.text)
         await self._deliver(event)
+
+    def _note_text(self, message_id: int, text: str) -> bool:
+        """Remember which text of a message was handed to the core; False if it was this very text already."""
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        if self._seen_text.get(message_id) == digest:
+            return False
+        self._seen_text[message_id] = digest
+        self._seen_text.move_to_end(message_id)
+        while len(self._seen_text) > SEEN_TEXT_LIMIT:
+            self._seen_text.popitem(last=False)
+        return True
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """An edit is screened with its new text, also of a message no longer (or never) in the cache."""
@@ -363,6 +381,8 @@ class DiscordPlatform:
         guild_id = payload.data.get("guild_id") or payload.guild_id
         if event is None or self._ignored(guild_id, "message edit"):
             return
+        if not self._note_text(payload.message_id, event.text):
+            return  # on_message already read this text (the message was edited before it was handled)
         await self._deliver(event)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:

@@ -1340,11 +1340,10 @@ class Detector:
         # "she asked if I had thoughts of suicide and I said no": a question, then a "no" after the phrase
         self._asked_rx = context_rx("asked", neg, r"[^.!?\n]*$")
         answers = [q for q in map(compiler.parse, neg.get("answered", [])) if q]
-        # the answer may come a dozen words on, in the next sentence: "asked if I ever think about it, because
-        # she read an article. I said honestly no"
+        # the answer within a few words, in the same sentence: a wider reach silences "asked me if I had thoughts
+        # of suicide. I said no. that was a lie"
         self._answer_rx = (
-            re.compile(rf"(?:[ ,;:.!?]+[a-z0-9]+){{0,12}}?[ ,;:.!?]+(?:{'|'.join(map(compiler.regex, answers))})"
-                       r"(?![a-z0-9])")
+            re.compile(rf"(?:[ ,;:]+[a-z0-9]+){{0,4}}?[ ,;:]+(?:{'|'.join(map(compiler.regex, answers))})(?![a-z0-9])")
             if answers
             else None
         )
@@ -1652,7 +1651,7 @@ class Detector:
             return False
         window = t[max(0, hit.start - 80) : hit.start]
         if self._answer_rx is not None and self._asked_rx is not None and self._asked_rx.search(window):
-            if self._answer_rx.match(t, hit.end, hit.end + 100):
+            if self._answer_rx.match(t, hit.end, hit.end + 60):
                 return True  # asked about it, answered no
         if self._neg_rx is None:
             return False

@@ -31,6 +31,7 @@ from bot.events import (
     UserRef,
 )
 from bot.mentions import neutralise
+from bot.outbox import is_kept_copy
 from bot.router import Context, Router
 from bot.safety import messages
 from bot.safety.detector import Detector, Screening, Severity
@@ -181,7 +182,7 @@ class SafetyDesk:
         merged = tuple(sorted(set(case.categories) | set(categories)))
         await ctx.tx.escalations.join(case.id, new_severity, merged, excerpt, ctx.now)
         await ctx.tx.escalations.audit(case.id, "message_joined", SYSTEM, ctx.now, new_severity)
-        ctx.reply(messages.person_follow_up(new_severity, self.resources), priority=Priority.CRISIS, keep=True)
+        ctx.reply(messages.person_follow_up(new_severity, self.resources), priority=Priority.CRISIS)
         stalled = case.state is EscalationState.OPEN and case.next_repage_at is None  # breached: paging had stopped
         if stalled:
             await ctx.tx.escalations.record_repage(case.id, 0, ctx.now + self.timeout, False)
@@ -429,6 +430,9 @@ class SafetyDesk:
         moderators instead, so the alert is not lost."""
         action = item.action
         if item.priority == Priority.CRISIS and isinstance(action, SendDirect | SendEphemeral) and self.work:
+            if is_kept_copy(item.key):  # the reply itself was seen (ephemerally); only its DM copy failed
+                log.warning("the DM copy of a crisis reply could not be delivered", extra={"outbox_id": item.id})
+                return
             await self._crisis_reply_undelivered(item, action.to)
             return
         if item.priority > Priority.ALERT or not isinstance(action, PostToModerators) or self.work is None:
