@@ -379,15 +379,13 @@ def _spaced_pair(parts: list[str]) -> bool:
     lens = list(map(len, parts[::2]))
     last = len(lens) - 1
     k = -1
-    while True:
-        try:
-            k = lens.index(1, k + 1)
-        except ValueError:
-            return False
+    for _ in range(lens.count(1)):  # (counted first: a failed index() raises, which costs more than the search)
+        k = lens.index(1, k + 1)
         if k < last and lens[k + 1] == 1:
             sep = parts[2 * k + 1]
             if len(sep) <= 3 and not sep.strip(_SPACERS):
                 return True
+    return False
 
 
 def _deleet_word(word: str) -> str | None:
