@@ -3,8 +3,32 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.safety.normalize import Normalizer, fuzzy_variants, normalize, squeeze
+from bot.safety.normalize import (
+    _LEET_CHARS,
+    _LEET_HINT_RE,
+    _LETTERISH_SEP,
+    _MIXED,
+    _ODD_RUN_RE,
+    _ODD_SPACED_RE,
+    _PARTS_RE,
+    _RUN,
+    _SINGLE,
+    _SPACE_CHARS,
+    _SPACE_SEP,
+    _TOKEN_RE,
+    _WORD_RE,
+    Normalizer,
+    _deleet_word,
+    _word_edits,
+    filler_regex,
+    fuzzy_variants,
+    normalize,
+    split_words,
+    squeeze,
+)
 
 
 @pytest.mark.parametrize(
@@ -137,3 +161,54 @@ def test_od_apostrophe_d_is_not_odd() -> None:
         assert "oded" in norm.text
         assert norm.quote(0, len(norm.text)) == text
     assert normalize("that's odd").text == "thats odd"
+
+
+# The normalizer gates its stages and finds its word edits from the words and separators of the text (split_words)
+# instead of the regular expressions over the text it once used: these check that both give the same answers.
+_PIECES = [*"abdeikls " * 3, *"lllooo0134$@!|.,-_*+~&/?<>\t…—", "  ", "kind of ", "really ", "so ", "kil", "i mean"]
+_TRICKY = st.lists(st.sampled_from(_PIECES), max_size=20).map("".join)
+
+
+def _old_gates(text: str) -> tuple[bool, bool, bool, bool]:
+    """The text-wide tests the stages were gated on: spaced letters, letter runs, leetspeak hints, spacing."""
+    return (
+        _ODD_SPACED_RE.search(text) is not None,
+        _ODD_RUN_RE.search(text) is not None,
+        not _LEET_CHARS.isdisjoint(text) and _LEET_HINT_RE.search(text) is not None,
+        not _SPACE_CHARS.isdisjoint(text) or ".." in text or "  " in text,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TRICKY)
+def test_gates_read_from_the_words_open_where_the_text_wide_tests_do(text: str) -> None:
+    n = Normalizer(spelling={"kil": "kill"}, fillers=["really"])
+    parts, kinds = n._scan(text)
+    spaced, run, hint, spacing = _old_gates(text)
+    assert parts == _PARTS_RE.split(text)
+    assert bool(kinds & (_SINGLE | _LETTERISH_SEP) and n._spaced(text, parts, kinds)) == spaced
+    assert bool(kinds & _RUN) == run
+    # a word that reads as leetspeak needs a hint; without "$@!|", a hint alone only opens a stage that edits nothing
+    if kinds & _MIXED:
+        assert hint
+    assert bool(kinds & _SPACE_SEP) == spacing
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TRICKY)
+def test_word_edits_are_those_the_regexes_find(text: str) -> None:
+    fillers = ["really", "kind of", "kind", "so", "ok so", "pretty much", "i mean"]
+    n = Normalizer(spelling={"kil": "kill", "ded": "dead", "sk": "self k"}, fillers=fillers)
+    parts = split_words(text)
+    assert n._filler_edits(parts) == [(m.start(), m.end(), "") for m in filler_regex(fillers).finditer(text)]
+    spelling = n._spelling
+    spelled = [(m.start(), m.end(), spelling[m.group(0)]) for m in _WORD_RE.finditer(text) if m.group(0) in spelling]
+    assert _word_edits(parts, n._spell_word) == spelled
+    if "$" not in text and "@" not in text and "!" not in text and "|" not in text:
+        leet = [e for m in _TOKEN_RE.finditer(text) for e in Normalizer._leet_edits(m)]
+        assert _word_edits(parts, _deleet_word) == leet
+
+
+def test_fillers_that_are_not_plain_words_are_still_removed() -> None:
+    n = Normalizer(fillers=["really", "f*cking", "so like"])  # "f*cking" is found by the filler regex alone
+    assert n.normalize("i really f*cking so like want to die").text == "i want to die"

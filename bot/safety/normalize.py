@@ -7,6 +7,7 @@ normalized character back to the original text so that matches can be quoted as 
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -88,7 +89,8 @@ _WORD_RE = re.compile(r"(?<![a-z0-9])[a-z]+(?![a-z0-9])")
 _PARTS_RE = re.compile(r"([^a-z0-9][^a-z0-9]*)")
 split_words = _PARTS_RE.split
 _SQUEEZE_RE = re.compile(r"(.)\1+")
-_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]|['`]")
+# a non-ASCII character or an ASCII apostrophe (' is \x27, ` is \x60): one class, so the engine skips ASCII in C
+_NON_ASCII_RE = re.compile(r"[^\x00-\x26\x28-\x5f\x61-\x7f]")
 _CENSOR_RE = re.compile(r"(?<![a-z0-9])[a-z*]*[a-z][a-z*]*(?![a-z0-9])")
 
 
@@ -246,9 +248,18 @@ def _fold_chars(text: str, emoji: Mapping[str, str]) -> _Work:
         low = text.lower()
         if "'" not in low and "`" not in low:
             return low, None, None, ()
-        if _OD_APOSTROPHE_RE.search(low) is None:  # the usual case: every apostrophe is simply dropped
-            edits = tuple((m.start(), m.end(), "") for m in _ASCII_APOSTROPHE_RE.finditer(low))
-            return low.replace("'", "").replace("`", ""), None, None, ((low, edits),)
+        # the usual case: every apostrophe is simply dropped (the substring tests spare most texts the search for
+        # "od'd", which cannot start with a character class and so tries every position)
+        if ("od'd" not in low and "od`d" not in low) or _OD_APOSTROPHE_RE.search(low) is None:
+            if "`" in low:
+                edits = tuple((m.start(), m.end(), "") for m in _ASCII_APOSTROPHE_RE.finditer(low))
+                return low.replace("'", "").replace("`", ""), None, None, ((low, edits),)
+            found: list[Edit] = []
+            j = low.find("'")
+            while j >= 0:  # one or two apostrophes, as a rule: cheaper than a regex pass
+                found.append((j, j + 1, ""))
+                j = low.find("'", j + 1)
+            return low.replace("'", ""), None, None, ((low, tuple(found)),)
         edits = tuple((m.start(), m.end(), _apostrophe(low, m.start())) for m in _ASCII_APOSTROPHE_RE.finditer(low))
         return _edit_text(low, list(edits)), None, None, ((low, edits),)
     out: list[str] = []
@@ -331,19 +342,76 @@ def _deleet_token(tok: str) -> str:
 
 
 def _stage(work: _Work, rx: re.Pattern[str], fn: Callable[[re.Match[str]], Iterable[Edit]]) -> _Work:
-    text, starts, ends, steps = work
     edits: list[Edit] = []
-    for m in rx.finditer(text):
+    for m in rx.finditer(work[0]):
         edits.extend(fn(m))
+    return _edited(work, edits)
+
+
+def _edited(work: _Work, edits: list[Edit]) -> _Work:
+    """The work after sorted, non-overlapping edits of its text (the same object when there are none)."""
     if not edits:
         return work
+    text, starts, ends, steps = work
     return _edit_text(text, edits), starts, ends, (*steps, (text, tuple(edits)))
 
 
-class Normalizer:
-    """A configured normalization pipeline (immutable after construction, safe to share)."""
+# What a word or a separator of the text can ask of the stages (Normalizer._scan): each part of split_words(text)
+# gets the flags of its kind, so that one pass over the parts gates every stage.
+_SINGLE = 1  # a one-character word: spaced-out letters are two of them, one to three spacing characters apart
+_RUN = 2  # a word with a letter three times in a row
+_MIXED = 4  # a word of letters and digits that reads as leetspeak ("k1ll", not "10pm")
+_SPELL = 8  # a word with a spelling fix
+_FILLER = 16  # a word a filler begins with
+_LEET_SEP = 32  # a separator with one of "$@!|", which are leetspeak for letters next to one
+_LETTERISH_SEP = 64  # a separator with one of "$@|", which count as letters for spaced-out letters
+_SPACE_SEP = 128  # a separator the spacing stage rewrites: one of _SPACE_CHARS, "..", "  "
+_SPACERS = " .-_*,+~"  # what may stand between spaced-out letters (as in _SPACED_RE)
+_KIND_CACHE_SIZE = 100_000  # distinct words and separators remembered (chat vocabulary is small)
 
-    __slots__ = ("_drop", "_emoji", "_filler_heads", "_odd_heads", "_spell_keys", "_spelling", "_vocab")
+
+def _spaced_pair(parts: list[str]) -> bool:
+    """Whether two one-character words stand one to three of _SPACERS apart: ``_ODD_SPACED_RE`` finds one in the
+    text exactly then, when none of "$@|" (letters to that regex) is in it. Its match is a lone letter or digit (the
+    one before it is no letter or digit), a run of one to three spacers, and another lone one: a one-character word,
+    a separator that is just that run (a spacer is no letter or digit; another character would end the run before
+    the next letter), and a one-character word."""
+    lens = list(map(len, parts[::2]))
+    last = len(lens) - 1
+    k = -1
+    for _ in range(lens.count(1)):  # (counted first: a failed index() raises, which costs more than the search)
+        k = lens.index(1, k + 1)
+        if k < last and lens[k + 1] == 1:
+            sep = parts[2 * k + 1]
+            if len(sep) <= 3 and not sep.strip(_SPACERS):
+                return True
+    return False
+
+
+def _deleet_word(word: str) -> str | None:
+    new = _deleet_token(word)
+    return new if new != word else None
+
+
+def _word_edits(parts: list[str], fix: Callable[[str], str | None]) -> list[Edit]:
+    """An edit for each word of the text (``parts``: split_words(text)) that ``fix`` replaces."""
+    edits: list[Edit] = []
+    pos = 0
+    for i, part in enumerate(parts):
+        if not i & 1 and part:
+            repl = fix(part)
+            if repl is not None:
+                edits.append((pos, pos + len(part), repl))
+        pos += len(part)
+    return edits
+
+
+class Normalizer:
+    """A configured normalization pipeline (immutable after construction, safe to share: the one thing it changes
+    is a cache of what each word or separator asks of the stages)."""
+
+    __slots__ = ("_drop", "_emoji", "_filler_heads", "_fillers", "_kinds", "_odd_heads", "_spell_keys", "_spelling",
+                 "_vocab")  # fmt: skip
 
     def __init__(
         self,
@@ -363,6 +431,7 @@ class Normalizer:
         self._filler_heads = frozenset(f.lower().split()[0] for f in fillers)
         # a filler head that is not a plain run of letters: gate the filler stage on _WORD_RE words exactly
         self._odd_heads = not all(h.isalpha() and h.isascii() for h in self._filler_heads)
+        self._fillers = _filler_table(fillers) if not self._odd_heads else None
         self._emoji: dict[str, str] = dict(DEFAULT_EMOJI)
         for key, word in (emoji or {}).items():
             key = "".join(c for c in key if not ("\ufe00" <= c <= "\ufe0f" or c == "\u200d"))
@@ -372,46 +441,109 @@ class Normalizer:
             if key != word:
                 self._spelling[key.lower()] = word.lower()
         self._spell_keys = frozenset(self._spelling)
+        self._kinds: dict[str, int] = {}
 
     def normalize(self, text: str) -> Normalized:
         work = _fold_chars(text, self._emoji)
         if "*" in work[0] and self._vocab:
             work = _stage(work, _CENSOR_RE, self._uncensor)
-        # cheap checks first: most messages need few of the stages below
-        odd = _ODD_SPACED_RE.search(work[0]) is not None or _ODD_RUN_RE.search(work[0]) is not None
+        # Each stage below runs only where it can change something. The gates read the words and separators of the
+        # text (_scan), not the text: most messages need none of the stages, and then the parts found first are
+        # the ones returned. A stage that edits the text has the gates after it read the new text.
+        parts, kinds = self._scan(work[0])
+        odd = bool(kinds & _RUN) or bool(kinds & (_SINGLE | _LETTERISH_SEP) and self._spaced(work[0], parts, kinds))
         if odd:
+            before = work
             work = _stage(work, _SPACED_RE, _unspace)
-        chars = set(work[0])
-        if not _LEET_CHARS.isdisjoint(chars) and _LEET_HINT_RE.search(work[0]):
-            before = work[0]
-            work = _stage(work, _TOKEN_RE, self._leet_edits)
-            odd = odd or work[0] != before
+            if work is not before:
+                parts, kinds = self._scan(work[0])
+        # leetspeak: without "$@!|" in the text, the tokens _TOKEN_RE finds are its words of letters and digits,
+        # and the stage edits those that _deleet_token reads otherwise (the _MIXED words)
+        leet = kinds & _MIXED if not kinds & _LEET_SEP else _LEET_HINT_RE.search(work[0]) is not None
+        if leet:
+            before = work
+            if kinds & _LEET_SEP:
+                work = _stage(work, _TOKEN_RE, self._leet_edits)
+            else:
+                work = _edited(work, _word_edits(parts, _deleet_word))
+            if work[0] != before[0]:  # (an edit that changes nothing still counts as one)
+                odd = True
+            if work is not before:
+                parts, kinds = self._scan(work[0])
         if odd:
+            before = work
             work = _stage(work, _RUN_RE, _shorten_run)
-        # (exactly when the regex "[\t\r\f\v&+…—–\-_/~]|\.\.|  " finds something: one of _SPACE_CHARS, "..", "  ")
-        if not _SPACE_CHARS.isdisjoint(chars) or ".." in work[0] or "  " in work[0]:
+            if work is not before:
+                parts, kinds = self._scan(work[0])
+        if kinds & _SPACE_SEP:
+            before = work
             work = _stage(work, _SPACE_RE, _space_edits)
-        # the stages below are gated on the words of the text: every token of letters and digits here, a superset
-        # of the all-letter words (_WORD_RE) the stages act on, so a gate opens at least whenever it must. Opened
-        # in vain, the spelling stage edits nothing (its keys are matched as _WORD_RE words); the filler stage
-        # could, so its gate keeps to all-letter words when some filler begins with a digit (see __init__).
-        parts = split_words(work[0])
-        words = set(parts[::2])
-        if not self._spell_keys.isdisjoint(words):
-            before = work[0]
-            work = _stage(work, _WORD_RE, self._spell_edits)
-            if work[0] is not before:
-                parts = split_words(work[0])
-                words = set(parts[::2])
-        if self._drop is not None:
-            if self._odd_heads:
-                words = set(_WORD_RE.findall(work[0]))
-            if not self._filler_heads.isdisjoint(words):
-                before = work[0]
+            if work is not before:
+                parts, kinds = self._scan(work[0])
+        if kinds & _SPELL:
+            before = work
+            work = _edited(work, _word_edits(parts, self._spell_word))
+            if work is not before:
+                parts, kinds = self._scan(work[0])
+        # (a filler head that is no plain word: the gate reads the all-letter words, as it always has)
+        if self._drop is not None and (
+            not self._filler_heads.isdisjoint(_WORD_RE.findall(work[0])) if self._odd_heads else kinds & _FILLER
+        ):
+            before = work
+            if self._fillers is not None:
+                work = _edited(work, self._filler_edits(parts))
+            else:  # some filler is not plain words: only the regex finds it
                 work = _stage(work, self._drop, _delete)
-                if work[0] is not before:
-                    parts = None
+            if work is not before:
+                parts = split_words(work[0])
         return Normalized(work[0], text, work[1], work[2], work[3], parts)
+
+    def _scan(self, text: str) -> tuple[list[str], int]:
+        """``split_words(text)`` and the union of the flags of its parts (a word or separator seen before, nearly
+        all of them: no Python per part)."""
+        parts = split_words(text)
+        found = set(map(self._kinds.get, parts))
+        if None in found:
+            found = set(map(self._kind, parts))
+        kinds = 0
+        for flags in found:
+            kinds |= flags
+        return parts, kinds
+
+    def _kind(self, part: str) -> int:
+        """The flags of one word or separator (see _SINGLE and the others)."""
+        flags = self._kinds.get(part)
+        if flags is not None:
+            return flags
+        flags = 0
+        if not part or "a" <= part[0] <= "z" or "0" <= part[0] <= "9":  # a word: letters and digits
+            if len(part) == 1:
+                flags |= _SINGLE
+            if _ODD_RUN_RE.search(part):
+                flags |= _RUN
+            if part and not part.isalpha() and not part.isdigit() and _deleet_token(part) != part:
+                flags |= _MIXED
+            if part in self._spell_keys:
+                flags |= _SPELL
+            if part in self._filler_heads:
+                flags |= _FILLER
+        else:
+            if not _LEET_SYMBOLS.isdisjoint(part):
+                flags |= _LEET_SEP
+            if not _LETTERISH_SYMBOLS.isdisjoint(part):
+                flags |= _LETTERISH_SEP
+            if not _SPACE_CHARS.isdisjoint(part) or ".." in part or "  " in part:
+                flags |= _SPACE_SEP
+        if len(self._kinds) < _KIND_CACHE_SIZE:
+            self._kinds[part] = flags
+        return flags
+
+    @staticmethod
+    def _spaced(text: str, parts: list[str], kinds: int) -> bool:
+        """Whether the text may hold spaced-out letters ("k i l l"): exactly when _ODD_SPACED_RE finds some."""
+        if kinds & _LETTERISH_SEP:
+            return _ODD_SPACED_RE.search(text) is not None
+        return _spaced_pair(parts)
 
     def _uncensor(self, m: re.Match[str]) -> Iterable[Edit]:
         """'h*rt' -> 'hurt': a starred-out word is read as the lexicon word it fits."""
@@ -430,9 +562,54 @@ class Normalizer:
         new = _deleet_token(tok)
         return [(m.start(), m.end(), new)] if new != tok else []
 
-    def _spell_edits(self, m: re.Match[str]) -> Iterable[Edit]:
-        repl = self._spelling.get(m.group(0))
-        return [(m.start(), m.end(), repl)] if repl is not None else []
+    def _spell_word(self, word: str) -> str | None:
+        """The spelling fix of an all-letter word (the words _WORD_RE finds), if it has one."""
+        return self._spelling.get(word) if word.isalpha() else None
+
+    def _filler_edits(self, parts: list[str]) -> list[Edit]:
+        """The fillers the regex ``self._drop`` removes, found from the words (every filler is plain words, see
+        _filler_table). That regex matches a filler where the character before is none of "a-z0-9_<", the one
+        after none of "a-z0-9_>*", and takes one space after it; among the fillers at one place, the longest that
+        fits; then looks again after its match. A filler of plain words starts and ends where words do, and
+        within it the words stand a single space apart: so it is a run of parts equal to the filler's own parts,
+        starting at a word, whose separators before and after pass those tests."""
+        table = self._fillers
+        assert table is not None
+        offsets = list(itertools.accumulate(map(len, parts), initial=0))
+        last = len(parts) - 1
+        edits: list[Edit] = []
+        free = 0  # the first part the next filler may start at
+        for i in itertools.compress(itertools.count(0, 2), map(table.__contains__, parts[::2])):
+            if i < free or (i and parts[i - 1][-1] in "_<"):
+                continue
+            for filler in table[parts[i]]:  # longest first
+                end = i + len(filler) - 1  # the filler's last word
+                if end <= last and parts[i : end + 1] == filler and (end == last or parts[end + 1][0] not in "_>*"):
+                    stop = offsets[end + 1]
+                    if end < last and parts[end + 1][0] == " ":
+                        stop += 1
+                    edits.append((offsets[i], stop, ""))
+                    free = end + 2
+                    break
+        return edits
+
+
+_LEET_SYMBOLS = frozenset("$@!|")
+_LETTERISH_SYMBOLS = frozenset("$@|")
+
+
+def _filler_table(fillers: Iterable[str]) -> dict[str, list[list[str]]] | None:
+    """The fillers as ``split_words`` parts, by first word, longest first; None when some filler is not plain words
+    (letters and digits, a single space apart), which only the regex can find."""
+    table: dict[str, list[list[str]]] = {}
+    for filler in {" ".join(f.lower().split()) for f in fillers if f.strip()}:
+        parts = split_words(filler)
+        if not parts[0] or not parts[-1] or any(sep != " " for sep in parts[1::2]):
+            return None
+        table.setdefault(parts[0], []).append(parts)
+    for options in table.values():
+        options.sort(key=len, reverse=True)
+    return table
 
 
 def trie_regex(words: Iterable[str]) -> str:
