@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ def _cuts(toks: list[str], seps: list[str]) -> tuple[list[tuple[int, int]], list
     before it took that space (the regex's matches do not overlap: in "x and but y" only " and " breaks)."""
     clauses: list[tuple[int, int]] = []
     ends: list[int] = []
-    for k in itertools.compress(itertools.count(), map(_SPACE.__ne__, seps)):  # separators other than " "
+    # separators other than " " (one found by an identity test: a separator " " is the one cached 1-character
+    # string; were it another object, the tests below would find no break in it: the same cuts, a little slower)
+    for k in itertools.compress(itertools.count(), map(operator.is_not, seps, itertools.repeat(_SPACE))):
         sep = seps[k]
         if not _SENTENCE_CHARS.isdisjoint(sep):
             ends.append(k + 1)
@@ -218,9 +221,10 @@ def _sentence_sets(
             }
             out.discard(None)
             if out:
-                for w in concept_features.keys() & sentence:
+                marked = concept_features.keys() & sentence  # the tagged words, and any negation word
+                for w in marked:
                     out.update(concept_features[w])
-                if not NEGATORS.isdisjoint(sentence):
+                if not NEGATORS.isdisjoint(marked):
                     _add_negated(out, toks, start, end, clauses, negated_concepts)
                 sents.append(out)  # type: ignore[arg-type]  # None discarded
         start = end
@@ -339,7 +343,10 @@ class ScreenModel:
         self.category_bias = dict(category_bias)
         self.version = version
         # per tagged word, the concept features it brings (sorted: the same tuple whatever the string hashing)
-        self._concept_features = {w: tuple(sorted("@" + c for c in cs)) for w, cs in self.tags.items()}
+        # (and every negation word, with none if it has no tag: one pass over a sentence finds both)
+        self._concept_features = dict.fromkeys(NEGATORS, ()) | {
+            w: tuple(sorted("@" + c for c in cs)) for w, cs in self.tags.items()
+        }
         self._negated_concepts = {w: tuple(sorted("!@" + c for c in cs)) for w, cs in self.tags.items()}
 
     @classmethod
