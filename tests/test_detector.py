@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.safety.detector import CATEGORIES, Detector, LexiconError, Screening, Severity
 
@@ -590,3 +592,25 @@ def test_model_scores_every_message_as_the_plain_sum_over_its_windows(detector: 
                                 rel_tol=1e-12), variant
             if scores:
                 assert scores[got.window] == pytest.approx(best, abs=1e-12), variant
+
+
+_PIECES = ["i", "want", "to", "die", "not", "never", "no", "dont", "and", "but", "because", "though", "kill", "pills",
+           "myself", "ok", "sad", "tired", "4", "2am", "home"]
+_BREAKS = [" ", " ", " ", "  ", ", ", ". ", "? ", "!", "\n", "; ", ": ", " - ", ",", "...", " , "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_BREAKS)), max_size=14),
+       st.sampled_from(["", " ", ". ", ", "]))
+def test_model_inference_features_equal_the_training_features_on_any_wording(
+    detector: Detector, pieces: list[tuple[str, str]], lead: str
+) -> None:
+    """Any run of words and breaks (break words next to breaks, negations near clause ends, leading and trailing
+    separators): the sentences inference reads have exactly the features the model was trained on."""
+    from bot.safety.model import _sentence_sets, _sentences, split_words
+
+    model = detector._model
+    assert model is not None
+    text = lead + "".join(word + sep for word, sep in pieces)
+    fast = _sentence_sets(split_words(text), model._concept_features, model._negated_concepts)
+    assert fast == _sentences(text, model.tags), text

@@ -399,16 +399,20 @@ class ScreenModel:
         sents = _sentence_sets(
             split_words(normalized) if parts is None else parts, self._concept_features, self._negated_concepts
         )
-        wins = sents if len(sents) <= 1 else [a | b for a, b in itertools.pairwise(sents)]
-        best, best_k = -math.inf, 0
-        for k, win in enumerate(wins):
-            z = self.bias + math.fsum(map(get, win, _ZEROS))
-            if z > best:
-                best, best_k = z, k
-        if not wins:
-            best = self.bias
+        best_k = 0
+        if len(sents) == 1:  # one sentence, one window (most messages)
+            wins = sents
+            best = self.bias + math.fsum(map(get, sents[0], _ZEROS))
+        else:
+            wins = list(map(set.union, sents, sents[1:]))  # a | b for each two neighbours (none for no sentence)
+            best = -math.inf if wins else self.bias
+            for k, win in enumerate(wins):
+                z = self.bias + math.fsum(map(get, win, _ZEROS))
+                if z > best:
+                    best, best_k = z, k
+        z = 30.0 if best > 30.0 else -30.0 if best < -30.0 else best  # max(-30.0, min(30.0, best)), without calls
         # tuple.__new__: the NamedTuple's own __new__ is a Python function, a frame per message
-        return _new_tuple(Assessment, (1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, best)))), best_k, wins))
+        return _new_tuple(Assessment, (1.0 / (1.0 + math.exp(-z)), best_k, wins))
 
     def probability(self, normalized: str) -> float:
         return self.assess(normalized).probability
