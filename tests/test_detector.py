@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.safety.detector import CATEGORIES, Detector, LexiconError, Screening, Severity
 
@@ -569,3 +571,53 @@ def test_model_reads_the_same_clauses_as_its_regex_reference(detector: Detector)
             fast, reference = _sentences(variant, tags), _sentences_by_regex(variant, tags)
             assert fast == reference, variant
             assert [list(s) for s in fast] == [list(s) for s in reference], variant  # same insertion order
+
+
+def test_model_scores_every_message_as_the_plain_sum_over_its_windows(detector: Detector) -> None:
+    """Inference builds each sentence's features its own faster way and sums the weights with math.fsum: the
+    same features as the training code's ``windows``, the same most alarming window, the same probability (up
+    to rounding), on every corpus line, normalized and raw, and on tricky breaks and negations."""
+    import math
+
+    from bot.safety.model import windows
+
+    model = detector._model
+    assert model is not None
+    tags = detector.concept_tags()
+    texts = [text for corpus in CORPORA for _, _, text in _rows(corpus)]
+    texts += ["", ".", ", a", " a ", "a.", "x and but y", "a  but and b", ", but . and", "not no never die. ok, not",
+              "i do not, but never want to die and", " and ", "but", "no. no. no", "i am not sad. not at all!"]
+    weights = model.weights
+    for text in texts:
+        for variant in (detector.normalize(text), text.lower(), text):
+            got = model.assess(variant)
+            reference = windows(variant, tags)
+            assert got.windows == reference, variant
+            scores = [model.bias + sum(map(weights.__getitem__, weights.keys() & win)) for win in reference]
+            best = max(scores, default=model.bias)
+            assert math.isclose(got.probability, 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, best)))),
+                                rel_tol=1e-12), variant
+            if scores:
+                assert scores[got.window] == pytest.approx(best, abs=1e-12), variant
+
+
+_PIECES = ["i", "want", "to", "die", "not", "never", "no", "dont", "and", "but", "because", "though", "kill", "pills",
+           "myself", "ok", "sad", "tired", "4", "2am", "home"]
+_BREAKS = [" ", " ", " ", "  ", ", ", ". ", "? ", "!", "\n", "; ", ": ", " - ", ",", "...", " , "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_BREAKS)), max_size=14),
+       st.sampled_from(["", " ", ". ", ", "]))
+def test_model_inference_features_equal_the_training_features_on_any_wording(
+    detector: Detector, pieces: list[tuple[str, str]], lead: str
+) -> None:
+    """Any run of words and breaks (break words next to breaks, negations near clause ends, leading and trailing
+    separators): the sentences inference reads have exactly the features the model was trained on."""
+    from bot.safety.model import _sentence_sets, _sentences, split_words
+
+    model = detector._model
+    assert model is not None
+    text = lead + "".join(word + sep for word, sep in pieces)
+    fast = _sentence_sets(split_words(text), model._concept_features, model._negated_concepts)
+    assert fast == _sentences(text, model.tags), text

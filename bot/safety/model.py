@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ _NO_TAGS: dict[str, frozenset[str]] = {}
 # clause breaks, and (captured) sentence breaks: "a, b. c" -> ["a", None, " b", ". ", " c"]
 _SPLIT_RX = re.compile(r"([.!?\n]+)|[,;:]| but | and | though | because ")
 _JOIN = " ".join
+_ZEROS = itertools.repeat(0.0)
+_NONES = (None, None, None)  # the weight of a feature the model has none for
 Feature = str | tuple[str, str]
 
 
@@ -57,23 +60,26 @@ _CLAUSE_CHARS = frozenset(",;:")
 _SPACE = " "
 
 
-def _segments(parts: list[str]) -> list[tuple[list[str], bool]]:
-    """The clauses of a text from its ``split_words`` parts: (words, a sentence ends after it), in order.
+def _cuts(toks: list[str], seps: list[str]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Where the clauses of a text end, from its ``split_words`` parts (``toks``: the words, ``seps``: the
+    separators between them): the clause breaks within sentences (end of a clause, start of the next), and the
+    ends of sentences (where the next one starts, too), each in order.
 
     The same clauses, with the same words, as ``_SPLIT_RX.split`` and ``_WORD_RX.findall`` give, without another
     pass over the text: every word is a run of letters and digits, which no break can cut; a separator with
     one of ".!?" or a newline ends a sentence (and its clause), one with ",;:" a clause; and one of the words in
     _XWORDS, with a space right before and after it, is a clause break and no word -- unless the break just
     before it took that space (the regex's matches do not overlap: in "x and but y" only " and " breaks)."""
-    toks = parts[::2]
-    seps = parts[1::2]
-    cuts: list[tuple[int, int, bool]] = []  # (end of a clause, start of the next, a sentence ends there)
-    for k in itertools.compress(itertools.count(), map(_SPACE.__ne__, seps)):  # separators other than " "
+    clauses: list[tuple[int, int]] = []
+    ends: list[int] = []
+    # separators other than " " (one found by an identity test: a separator " " is the one cached 1-character
+    # string; were it another object, the tests below would find no break in it: the same cuts, a little slower)
+    for k in itertools.compress(itertools.count(), map(operator.is_not, seps, itertools.repeat(_SPACE))):
         sep = seps[k]
         if not _SENTENCE_CHARS.isdisjoint(sep):
-            cuts.append((k + 1, k + 1, True))
+            ends.append(k + 1)
         elif not _CLAUSE_CHARS.isdisjoint(sep):
-            cuts.append((k + 1, k + 1, False))
+            clauses.append((k + 1, k + 1))
     if not _XWORDS.isdisjoint(toks):
         last = len(seps)
         taken = -1  # the last word that was a break (it took the space after it)
@@ -84,12 +90,20 @@ def _segments(parts: list[str]) -> list[tuple[list[str], bool]]:
                 and seps[k][0] == " "
                 and not (taken == k - 1 and seps[k - 1] == " ")
             ):
-                cuts.append((k, k + 1, False))
+                clauses.append((k, k + 1))
                 taken = k
-        cuts.sort()
+        clauses.sort()
+    return clauses, ends
+
+
+def _segments(parts: list[str]) -> list[tuple[list[str], bool]]:
+    """The clauses of a text from its ``split_words`` parts: (words, a sentence ends after it), in order
+    (see ``_cuts``)."""
+    toks = parts[::2]
+    clauses, ends = _cuts(toks, parts[1::2])
     out: list[tuple[list[str], bool]] = []
     start = 0
-    for end, nxt, sentence in cuts:
+    for end, nxt, sentence in sorted([*((e, n, False) for e, n in clauses), *((e, e, True) for e in ends)]):
         out.append((toks[start:end], sentence))
         start = nxt
     out.append((toks[start:], True))
@@ -168,6 +182,78 @@ def _sentences_by_regex(text: str, tags: Mapping[str, frozenset[str]]) -> list[s
     return sents
 
 
+def _sentence_sets(
+    parts: list[str], concept_features: Mapping[str, tuple[str, ...]], negated_concepts: Mapping[str, tuple[str, ...]]
+) -> list[set[Feature]]:
+    """``_sentences`` for inference: equal sets (in another insertion order, which the model's order-free sum
+    does not see), with less work per clause. The words, word pairs and skip pairs of the whole text are built
+    in one pass each; at each clause break the pairs and skip pairs that span it, and the break word itself
+    ("but"), are blanked (None), and every sentence then takes its slice of the three lists at once (dropping
+    the None). The concepts come from per-word tables built on loading (``concept_features``: a tagged word ->
+    its "@C" features, ``negated_concepts``: -> its "!@C" ones) instead of a set and strings per clause."""
+    toks = parts[::2]
+    n = len(toks)
+    clauses, ends = _cuts(toks, parts[1::2])
+    pairs: list[str | None] = list(map(_JOIN, itertools.pairwise(toks)))  # pairs[i]: "toks[i] toks[i+1]"
+    skips: list[tuple[str, str] | None] = list(zip(toks, toks[2:], strict=False))  # skips[i]: (toks[i], toks[i+2])
+    words: list[str | None] = toks
+    if clauses:
+        n_skips = len(skips)
+        for end, nxt in clauses:  # clause [.., end), next clause [nxt, ..): nxt is end, or end + 1 past a break word
+            pairs[end - 1 : nxt] = _NONES[: nxt - end + 1]  # the pairs with one word on each side (end >= 1)
+            lo = end - 2 if end > 1 else 0
+            hi = nxt if nxt < n_skips else n_skips
+            skips[lo:hi] = _NONES[: hi - lo]  # the skip pairs across it (the same number: the lists keep lengths)
+            if nxt > end:
+                if words is toks:
+                    words = toks.copy()  # parts is shared: read-only
+                words[end] = None
+    sents: list[set[Feature]] = []
+    start = 0 if toks[0] else 1  # the text starts with a separator (an empty first "word")
+    stop = n - 1 if n > 1 and not toks[-1] else n  # ends with one
+    for end in [*ends, stop]:  # the sentences: [start, end) (no pair or skip pair crosses a sentence end)
+        if end > start:
+            sentence = words[start:end]
+            out: set[Feature | None] = {
+                *sentence,
+                *pairs[start : end - 1],
+                *(skips[start : end - 2] if end - start > 2 else ()),
+            }
+            out.discard(None)
+            if out:
+                marked = concept_features.keys() & sentence  # the tagged words, and any negation word
+                for w in marked:
+                    out.update(concept_features[w])
+                if not NEGATORS.isdisjoint(marked):
+                    _add_negated(out, toks, start, end, clauses, negated_concepts)
+                sents.append(out)  # type: ignore[arg-type]  # None discarded
+        start = end
+    return sents
+
+
+def _add_negated(
+    out: set[Feature | None],
+    toks: list[str],
+    start: int,
+    end: int,
+    clauses: list[tuple[int, int]],
+    negated_concepts: Mapping[str, tuple[str, ...]],
+) -> None:
+    """Add the negated words and concepts of the sentence toks[start:end], clause by clause, as _sentences."""
+    for c_end, c_next in [*[c for c in clauses if start <= c[0] < end], (end, end)]:
+        words = toks[start:c_end]
+        start = c_next
+        if NEGATORS.isdisjoint(words):
+            continue
+        negs = [*itertools.compress(itertools.count(), map(NEGATORS.__contains__, words)), len(words)]
+        for j in range(len(negs) - 1):
+            q = negs[j]
+            for w in words[q + 1 : min(q + 4, negs[j + 1])]:
+                out.add("!" + w)
+                if w in negated_concepts:
+                    out.update(negated_concepts[w])
+
+
 def windows(
     text: str, tags: Mapping[str, frozenset[str]] | None = None, parts: list[str] | None = None
 ) -> list[set[Feature]]:
@@ -206,6 +292,9 @@ class Assessment(NamedTuple):
     windows: list[set[Feature]]
 
 
+_new_tuple = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class Opinion:
     probability: float
@@ -217,6 +306,8 @@ class ScreenModel:
     """Immutable after loading; ``probability`` is thread-safe."""
 
     __slots__ = (
+        "_concept_features",
+        "_negated_concepts",
         "bias",
         "categories",
         "category_bias",
@@ -251,6 +342,12 @@ class ScreenModel:
         self.category_weights = {c: dict(w) for c, w in category_weights.items()}
         self.category_bias = dict(category_bias)
         self.version = version
+        # per tagged word, the concept features it brings (sorted: the same tuple whatever the string hashing)
+        # (and every negation word, with none if it has no tag: one pass over a sentence finds both)
+        self._concept_features = dict.fromkeys(NEGATORS, ()) | {
+            w: tuple(sorted("@" + c for c in cs)) for w, cs in self.tags.items()
+        }
+        self._negated_concepts = {w: tuple(sorted("!@" + c for c in cs)) for w, cs in self.tags.items()}
 
     @classmethod
     def load(cls, path: Path = BUILTIN_MODEL, tags: Mapping[str, frozenset[str]] | None = None) -> ScreenModel:
@@ -294,18 +391,28 @@ class ScreenModel:
 
     def assess(self, normalized: str, parts: list[str] | None = None) -> Assessment:
         """The probability that the text needs a moderator: that of its most alarming window. ``parts`` is
-        ``split_words(normalized)`` when the caller has it already."""
-        w = self.weights
-        keys = w.keys()
-        wins = self.windows(normalized, parts)
-        best, best_k = -math.inf, 0
-        for k, win in enumerate(wins):
-            z = self.bias + sum(map(w.__getitem__, keys & win))
-            if z > best:
-                best, best_k = z, k
-        if not wins:
-            best = self.bias
-        return Assessment(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, best)))), best_k, wins)
+        ``split_words(normalized)`` when the caller has it already.
+
+        A window scores ``bias`` plus the weights of its features, summed with ``math.fsum``: the correctly
+        rounded sum, whatever order a set gives them in (a feature without a weight adds an exact 0.0)."""
+        get = self.weights.get
+        sents = _sentence_sets(
+            split_words(normalized) if parts is None else parts, self._concept_features, self._negated_concepts
+        )
+        best_k = 0
+        if len(sents) == 1:  # one sentence, one window (most messages)
+            wins = sents
+            best = self.bias + math.fsum(map(get, sents[0], _ZEROS))
+        else:
+            wins = list(map(set.union, sents, sents[1:]))  # a | b for each two neighbours (none for no sentence)
+            best = -math.inf if wins else self.bias
+            for k, win in enumerate(wins):
+                z = self.bias + math.fsum(map(get, win, _ZEROS))
+                if z > best:
+                    best, best_k = z, k
+        z = 30.0 if best > 30.0 else -30.0 if best < -30.0 else best  # max(-30.0, min(30.0, best)), without calls
+        # tuple.__new__: the NamedTuple's own __new__ is a Python function, a frame per message
+        return _new_tuple(Assessment, (1.0 / (1.0 + math.exp(-z)), best_k, wins))
 
     def probability(self, normalized: str) -> float:
         return self.assess(normalized).probability
