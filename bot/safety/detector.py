@@ -1432,22 +1432,22 @@ class Detector:
                 for req in compiler.requirements(compiler.slot(name)):
                     subject.update(req)
         person = frozenset(subject)  # the words that name someone else
-        # The wake test as sets of numbered requirements: a message meets the requirements that one of its words
-        # meets (known per word, so cached), and a candidate rule wakes if it meets all of its own: one subset
-        # test per rule. A third-person variant's person word is one more requirement of the same kind.
+        # The wake test on numbered requirements, as bits of an int: a message meets the requirements that one of
+        # its words meets (known per word, so cached; or-ed per message), and a candidate rule wakes if it meets
+        # all of its own (one test per rule). A third-person variant's person word is one more requirement.
         numbers: dict[frozenset[str], int] = {}
-        needs: list[frozenset[int]] = []
+        needs: list[int] = []
         for rule, reqs in zip(rules, all_requires, strict=True):
-            need = {numbers.setdefault(q, len(numbers)) for q in reqs}
-            if rule.third:
-                need.add(numbers.setdefault(person, len(numbers)))
-            needs.append(frozenset(need))
+            need = 0
+            for q in (*reqs, person) if rule.third else reqs:
+                need |= 1 << numbers.setdefault(q, len(numbers))
+            needs.append(need)
         self._needs = tuple(needs)
-        met_by: dict[str, set[int]] = {}
+        met_by: dict[str, int] = {}
         for q, number in numbers.items():
             for w in q:
-                met_by.setdefault(w, set()).add(number)
-        self._met_by = {w: frozenset(v) for w, v in met_by.items()}
+                met_by[w] = met_by.get(w, 0) | 1 << number
+        self._met_by = met_by
         every = {w for r in anchors if r for w in r[0]} | {w for r in requires for q in r for w in q}
         every |= {w for r in short_requires for q, _ in r for w in q}
         self._entry_index = {k: frozenset(v) for k, v in entry_index.items()}
@@ -1458,7 +1458,7 @@ class Detector:
         self._ungated_context = frozenset(ungated_context)
         self._gate = re.compile(f"(?=({trie_regex(every)}))")
         # word -> the anchors in it; only ever grows, and a lost race just computes the same value twice
-        self._word_cache: dict[str, tuple[frozenset[int], frozenset[int], frozenset[int]]] = {}
+        self._word_cache: dict[str, tuple[int, frozenset[int], frozenset[int]]] = {}
 
     @classmethod
     def load(
@@ -1545,7 +1545,7 @@ class Detector:
         if not all(infos):  # (a truth test: "None in infos" would compare every tuple with None)
             infos = [info or self._word_info(word) for info, word in zip(infos, raw_words, strict=True)]
         # the requirements that the message's words (squeezed, "kiling", with the long anchors inside them) meet
-        met: frozenset[int] = frozenset().union(*map(_FIRST, infos))
+        met: int = functools.reduce(operator.or_, map(_FIRST, infos), 0)
         hits: list[_Hit] = []
         for idx in self._wake(self._ungated.union(*map(_SECOND, infos)), met):
             rule = self._rules[idx]
@@ -1611,7 +1611,7 @@ class Detector:
             kept.extend(_Hit(_SUPPORT, a, b, False) for a, b in extra.get(start, ()))
         return self._verdict(kept, mods, norm)
 
-    def _word_info(self, word: str) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    def _word_info(self, word: str) -> tuple[int, frozenset[int], frozenset[int]]:
         """What the gate needs to know about one word of a message: the requirements met by the word squeezed
         ("kills" -> "kils") or by the anchors of three letters or more inside it (short ones count only as
         whole words: "sh" is not in "shift"), and the entry and context rules its anchors wake. Cached per word."""
@@ -1631,7 +1631,10 @@ class Detector:
             entry.update(self._entry_index.get(anchor, ()))
             context.update(self._context_index.get(anchor, ()))
         met_by = self._met_by
-        met = frozenset().union(*(met_by.get(a, ()) for a in found if len(a) >= 3), met_by.get(squeezed, ()))
+        met = met_by.get(squeezed, 0)
+        for a in found:
+            if len(a) >= 3:
+                met |= met_by.get(a, 0)
         got = (met, frozenset(entry), frozenset(context))
         if len(self._word_cache) < _WORD_CACHE_SIZE:  # chat vocabulary is small: this soon covers it
             self._word_cache[word] = got
@@ -1642,20 +1645,23 @@ class Detector:
         rule = self._rules[idx]
         if not rule.scanner:
             return [m.span() for m in rule.rx.finditer(t) if m.end() > m.start()]
+        search = rule.rx.search  # (one call where the phrase is absent, the usual case: cheaper than finditer)
+        h = search(t)
         out: list[tuple[int, int]] = []
-        reach = -1
-        for h in rule.rx.finditer(t):  # each place the phrase matches, in order
+        while h is not None:
             a, b = h.span(1)
-            if a >= reach and b > a:  # (a match starting inside the previous one is skipped, as finditer would)
+            if b > a:
                 out.append((a, b))
-                reach = b
+                h = search(t, b)  # the next match starts after this one (look-behinds still see the text before)
+            else:
+                h = search(t, h.end())  # an empty match is skipped: on from the next character
         return out
 
-    def _wake(self, candidates: frozenset[int], met: frozenset[int]) -> list[int]:
+    def _wake(self, candidates: frozenset[int], met: int) -> list[int]:
         """The candidate rules whose every required part has one of its words in the message (all of whose
-        requirements are among those ``met``), in rule order."""
+        requirement bits are set in ``met``), in rule order."""
         needs = self._needs
-        out = [i for i in candidates if needs[i] <= met]
+        out = [i for i in candidates if needs[i] & met == needs[i]]
         out.sort()
         return out
 
