@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -621,3 +622,36 @@ def test_model_inference_features_equal_the_training_features_on_any_wording(
     text = lead + "".join(word + sep for word, sep in pieces)
     fast = _sentence_sets(split_words(text), model._concept_features, model._negated_concepts)
     assert fast == _sentences(text, model.tags), text
+
+
+def _plain_regex(scanner: str) -> re.Pattern[str]:
+    """The phrase regex inside a rule's scanner ("[kd](?<=(?=(RX))[kd])")."""
+    letters = scanner[: scanner.index("]") + 1]
+    head = letters + "(?<=(?=("
+    assert scanner.startswith(head) and scanner.endswith("))" + letters + ")")
+    return re.compile(scanner[len(head) : -len("))" + letters + ")")])
+
+
+_SCAN_WORDS = ["i", "im", "want", "wanna", "to", "die", "kill", "kiiill", "myself", "my", "self", "she", "her",
+               "took", "pills", "40", "2.4", "overdosed", "not", "cut", "cutting", "end", "it", "all", "goodbye",
+               "everyone", "killmyself", "xkill", "the", "a", "friend", "said", "hurt", "hang", "gun",
+               "tonight"]  # fmt: skip
+_SCAN_SEPS = [" ", " ", " ", ", ", ". ", "! ", "? ", "\n", "  ", "-", " ... ", ""]
+
+
+@pytest.fixture(scope="module")
+def phrase_regexes(detector: Detector) -> list[tuple[int, re.Pattern[str]]]:
+    return [(idx, _plain_regex(rule.rx.pattern)) for idx, rule in enumerate(detector._rules) if rule.scanner]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_SCAN_WORDS), st.sampled_from(_SCAN_SEPS)), max_size=14))
+def test_phrase_scanners_find_exactly_what_their_phrase_regex_finds(
+    detector: Detector, phrase_regexes: list[tuple[int, re.Pattern[str]]], pieces: list[tuple[str, str]]
+) -> None:
+    # a phrase rule is searched with a scanner that skips to the letters a match can start with; it must find the
+    # same non-overlapping matches, in the same order, as a plain scan of the text with the phrase's regex
+    text = "".join(w + s for w, s in pieces).strip()
+    for idx, plain in phrase_regexes:
+        expected = [m.span() for m in plain.finditer(text) if m.end() > m.start()]
+        assert detector._matches(idx, text) == expected, (detector._rules[idx].ident, text)

@@ -267,7 +267,10 @@ class _Compiler:
 
     @staticmethod
     def _word_re(word: str, prefix: bool = False) -> str:
-        body = "".join(re.escape(c) + ("+" if c.isalpha() else "") for c in word)
+        # each letter may be repeated ("kiiill"): written "kk*" rather than "k+" (the same strings, tried in the
+        # same order), so that each choice of a branch opens with a plain letter, which the engine compares
+        # before it enters the choice, and choices that open with the same letter share it (a trie, in effect)
+        body = "".join(c + c + "*" if c.isalpha() else re.escape(c) for c in word)
         return body + ("[a-z]*" if prefix else "")
 
     def slot(self, name: str) -> _Seq:
@@ -513,8 +516,8 @@ def _numbers(toks: list[str], seps: list[str]) -> Iterable[tuple[int, float, boo
             yield k, float(tok), False
 
 
-_SENTENCE_RX = re.compile(r"[.!?\n]")
-_BREAK_RX = re.compile(r"[.!?\n,;:()\"]")
+_SENTENCE_CHARS = frozenset(".!?\n")  # a separator with one of these ends a sentence
+_BREAK_CHARS = frozenset('.!?\n,;:()"')  # ... and with one of these a clause
 _VOWELS = frozenset("aeiou")
 
 
@@ -569,6 +572,7 @@ class _Mark(NamedTuple):
     end: int
     clause: int
     sentence: int
+    index: int  # its place in the message's marks
 
 
 def _distinct_support(options: list[list[_Mark]]) -> list[_Mark] | None:
@@ -603,6 +607,10 @@ class _ConceptRule:
     scope: str  # "sentence" or "message"
     unless: frozenset[str]
     negatable: bool
+    # the trigger and each need's concepts, sorted: marks are looked at in an order that never depends on
+    # Python's string hashing (PYTHONHASHSEED), which differs from one process to the next
+    trigger_order: tuple[str, ...] = ()
+    need_order: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,6 +627,7 @@ class _Gate(NamedTuple):
     heads: frozenset[str]
     pairs: frozenset[tuple[str, ...]]
     numbers: tuple[tuple[float, float, bool], ...]
+    pair_heads: frozenset[str]  # the first words of the pairs (and threes)
 
 
 class _Tagged(NamedTuple):
@@ -658,6 +667,7 @@ class _Concepts:
         "neutral",
         "numbers",
         "others",
+        "persons",
         "phrases",
         "rules",
         "rules_by_trigger",
@@ -695,6 +705,7 @@ class _Concepts:
         sub = lex.concept_subjects
         self.selves = frozenset(sub.get("self", []))
         self.others = frozenset(sub.get("other", []))
+        self.persons = self.selves | self.others
         self.negators = frozenset(sub.get("negation", []))
         self.breakers = frozenset(sub.get("clause_break", []))
         self.neutral = frozenset(sub.get("neutral", []))
@@ -751,7 +762,7 @@ class _Concepts:
                     pairs.add((w, w2))
                 pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
         numbers = tuple((lo, hi, dec) for name, lo, hi, dec in self.numbers if name in triggers)
-        return _Gate(frozenset(heads), frozenset(pairs), numbers)
+        return _Gate(frozenset(heads), frozenset(pairs), numbers, frozenset(p[0] for p in pairs))
 
     def _add(self, words: tuple[str, ...], concept: str, inflect: bool) -> None:
         head = words[0]
@@ -790,9 +801,10 @@ class _Concepts:
         for where, key in (("near", "with"), ("before", "before"), ("after", "after")):
             for group in _str_list(item.get(key, []), f"{label}: {key}"):
                 needs.append((where, frozenset(g.strip() for g in group.split("|"))))
-        return _ConceptRule(item["id"], category, severity, frozenset(t.strip() for t in item["trigger"].split("|")),
-                            subject, tuple(needs), window, scope,
-                            frozenset(_str_list(item.get("unless", []), f"{label}: unless")), negatable)  # fmt: skip
+        trigger = frozenset(t.strip() for t in item["trigger"].split("|"))
+        return _ConceptRule(item["id"], category, severity, trigger, subject, tuple(needs), window, scope,
+                            frozenset(_str_list(item.get("unless", []), f"{label}: unless")), negatable,
+                            tuple(sorted(trigger)), tuple((where, tuple(sorted(g))) for where, g in needs))  # fmt: skip
 
     def check(self, lex: _Lexicon) -> None:
         """Every concept a rule, guard or subject list names must be defined somewhere."""
@@ -815,7 +827,7 @@ class _Concepts:
         """Could any rule (of ``gate``: default, every rule) fire? False when no word or pair of words can start
         a trigger: most chat. ``text`` (the words and separators joined) lets numbers be skipped at once when it
         has no digit."""
-        heads, pairs, numbers = gate or self.gate
+        heads, pairs, numbers, pair_heads = gate or self.gate
         if not heads.isdisjoint(words):
             return True
         toks = parts[::2]
@@ -828,6 +840,8 @@ class _Concepts:
                 for _, value, decimal in _numbers(toks, parts[1::2]):
                     if decimal and any(lo <= value <= hi for lo, hi, _ in numbers):
                         return True
+        if pair_heads.isdisjoint(words):  # no word can start a pair: none of the message's pairs is one
+            return False
         if not pairs.isdisjoint(itertools.pairwise(toks)):
             return True
         return not pairs.isdisjoint(zip(toks, toks[1:], toks[2:], strict=False))
@@ -851,13 +865,14 @@ class _Concepts:
         points = {k + 1 for k, (_, dec) in values.items() if dec}  # "2.4": no break after the "2"
         sentence_breaks: list[int] = []
         clause_breaks: list[int] = []
-        for k, sep in enumerate(seps):
-            if sep != " " and _BREAK_RX.search(sep) is not None and k + 1 not in points:
+        # (the separators that are more than one space, picked out in C: most are one space)
+        for k in itertools.compress(range(len(seps)), map(" ".__ne__, seps)):
+            sep = seps[k]
+            if not _BREAK_CHARS.isdisjoint(sep) and k + 1 not in points:
                 clause_breaks.append(k + 1)
-                if _SENTENCE_RX.search(sep) is not None:  # every sentence break is a clause break too
+                if not _SENTENCE_CHARS.isdisjoint(sep):  # every sentence break is a clause break too
                     sentence_breaks.append(k + 1)
-        breakers = self.breakers
-        extra_breaks = [k for k, tok in enumerate(toks) if tok in breakers]
+        extra_breaks = list(itertools.compress(range(len(toks)), map(self.breakers.__contains__, toks)))
         if extra_breaks:
             clause_breaks = sorted(clause_breaks + extra_breaks)
         marks: list[_Mark] = []
@@ -866,7 +881,7 @@ class _Concepts:
         n = len(toks)
         sentence_set = set(sentence_breaks)
         nxt = -1
-        candidates = [k for k, tok in enumerate(toks) if tok in vocab]
+        candidates = list(itertools.compress(range(n), map(vocab.__contains__, toks)))
         if values:
             candidates = sorted(set(candidates).union(values))
         for i in candidates:
@@ -899,7 +914,7 @@ class _Concepts:
                     found = neutral.intersection(found)
                 mark = _Mark(
                     found, i, last, starts[i], starts[last] + len(toks[last]),
-                    bisect.bisect_right(clause_breaks, i), bisect.bisect_right(sentence_breaks, i),
+                    bisect.bisect_right(clause_breaks, i), bisect.bisect_right(sentence_breaks, i), len(marks),
                 )  # fmt: skip
                 marks.append(mark)
                 for concept in mark.concepts:
@@ -932,12 +947,14 @@ class _Concepts:
 
     def negated(self, tagged: _Tagged, mark: _Mark) -> bool:
         """A negation word at most three words before, in the same clause, with no person named between."""
-        for m in reversed(tagged.marks[: tagged.marks.index(mark)]):
+        marks = tagged.marks
+        for k in range(mark.index - 1, -1, -1):
+            m = marks[k]
             if m.clause != mark.clause or mark.first - m.last > 3:
                 return False
-            if m.concepts & self.negators:
+            if not self.negators.isdisjoint(m.concepts):
                 return True
-            if m.concepts & (self.selves | self.others):
+            if not self.persons.isdisjoint(m.concepts):
                 return False
         return False
 
@@ -962,8 +979,12 @@ class _Concepts:
         found: list[tuple[_ConceptRule, _Mark, list[_Mark]]] = []
         # Sets are iterated in sorted order and marks by position: the verdict must never depend on Python's
         # string hashing (PYTHONHASHSEED), which differs from one process to the next.
-        triggers = {id(m): m for c in sorted(rule.trigger) for m in by.get(c, ())}
-        for mark in sorted(triggers.values(), key=lambda m: (m.first, m.last)):
+        if len(rule.trigger_order) == 1:  # the marks of one concept are already in order, each once
+            marks: Iterable[_Mark] = by.get(rule.trigger_order[0], ())
+        else:
+            triggers = {id(m): m for c in rule.trigger_order for m in by.get(c, ())}
+            marks = sorted(triggers.values(), key=lambda m: (m.first, m.last))
+        for mark in marks:
             if rule.unless and any(m.sentence == mark.sentence for c in rule.unless for m in by.get(c, ())):
                 continue
             if rule.negatable and self.negated(tagged, mark):
@@ -973,9 +994,9 @@ class _Concepts:
                 if (rule.subject == "self" and who == "other") or (rule.subject == "other" and who != "other"):
                     continue
             options: list[list[_Mark]] = []
-            for where, group in rule.needs:
+            for where, group in rule.need_order:
                 near: list[_Mark] = []
-                for c in sorted(group):
+                for c in group:
                     for m in by.get(c, ()):
                         if m is mark or (rule.scope == "sentence" and m.sentence != mark.sentence):
                             continue
@@ -1033,6 +1054,8 @@ class _Rule:
     rx: re.Pattern[str]
     negatable: bool
     third: bool
+    # rx is a scanner: it matches the first letter of each place the phrase matches, with the match as group 1
+    scanner: bool = False
 
 
 @dataclass(slots=True)
@@ -1193,6 +1216,17 @@ def _merge(base: _Lexicon | None, data: dict[str, Any], name: str) -> _Lexicon:
 _SUPPORT = _Rule("support", "support", "third_party", Severity.NONE, re.compile("(?!)"), False, False)
 
 
+def _scanner(phrase_rx: str, first_letters: Iterable[str]) -> str:
+    """A regex that finds where ``phrase_rx`` (which starts at a word boundary) matches, the match as group 1.
+
+    It opens with the letters a match can start with ("[kd]"), so the engine skips the rest of the text in C,
+    then tries the phrase from the letter just read, in a look-behind one character wide ("(?<=(?=(RX))[kd])").
+    One ``finditer`` call per rule then does in C what a Python loop calling ``match`` at every word starting
+    with one of the letters did; the scanner moves on one character at a time, so it tries every such place."""
+    letters = "".join(sorted(first_letters))
+    return f"[{letters}](?<=(?=({phrase_rx}))[{letters}])"
+
+
 class _Hit(NamedTuple):
     rule: _Rule
     start: int
@@ -1204,7 +1238,6 @@ class Detector:
     """Screens messages against a compiled lexicon. Build with ``Detector.load()``."""
 
     __slots__ = (
-        "_all_requires",
         "_answer_rx",
         "_asked_rx",
         "_cancel_rx",
@@ -1213,18 +1246,14 @@ class Detector:
         "_context_index",
         "_entry_index",
         "_gate",
-        "_head_rx",
-        "_heads",
+        "_met_by",
         "_model",
+        "_needs",
         "_neg_rx",
         "_normalizer",
         "_prefixes",
         "_reporter_rx",
-        "_requires",
         "_rules",
-        "_short_requires",
-        "_subject",
-        "_third_rules",
         "_ungated",
         "_ungated_context",
         "_word_cache",
@@ -1242,7 +1271,6 @@ class Detector:
         swap = lex.third_party.get("swap", {})
         rules: list[_Rule] = []
         anchors: list[list[frozenset[str]]] = []
-        heads: list[frozenset[str] | None] = []  # first letters a match can start with (None: anywhere)
         literal_words: set[str] = set()
         entry_words: Counter[str] = Counter()  # how often each word occurs in entry phrases
 
@@ -1267,11 +1295,13 @@ class Detector:
                         if other is not None:
                             variants.append((other, True))
                     for var, third in variants:
-                        body = compiler.regex(var)
-                        rx = re.compile(rf"(?<![a-z0-9]){compiler.lead(var)}(?:{body})(?![a-z0-9])")
-                        rules.append(_Rule(kind, item["id"], category, severity, rx, negatable, third))
+                        body = rf"(?<![a-z0-9]){compiler.lead(var)}(?:{compiler.regex(var)})(?![a-z0-9])"
                         first = compiler.first_words(var)
-                        heads.append(frozenset(w.text[0] for w in first) if first else None)
+                        if first:
+                            rx = re.compile(_scanner(body, {w.text[0] for w in first}))
+                        else:
+                            rx = re.compile(body)
+                        rules.append(_Rule(kind, item["id"], category, severity, rx, negatable, third, bool(first)))
                         anchors.append(compiler.requirements(var))
                     literal_words.update(compiler.words(seq))
                     if kind == "entry":
@@ -1286,7 +1316,6 @@ class Detector:
                 except re.error as exc:
                     raise LexiconError(f"{label}: regex {raw!r}: {exc}") from None
                 rules.append(_Rule(kind, item["id"], category, severity, rx, negatable, False))
-                heads.append(None)
                 anchors.append([])
 
         for item in lex.entries:
@@ -1371,15 +1400,6 @@ class Detector:
         self._normalizer = Normalizer(norm.get("emoji", {}), spelling, fillers, vocab)
 
         self._rules = tuple(rules)
-        self._heads = tuple(heads)
-        # where a rule can start: a word beginning with one of its head letters, found by a regex that opens with
-        # the letters ("[kd](?<![a-z0-9][kd])"), so the engine skips the rest of the text in C
-        head_rx: dict[frozenset[str], re.Pattern[str]] = {}
-        for h in heads:
-            if h is not None and h not in head_rx:
-                cls_ = "".join(sorted(h))
-                head_rx[h] = re.compile(f"[{cls_}](?<![a-z0-9][{cls_}])")
-        self._head_rx = tuple(None if h is None else head_rx[h] for h in heads)
         # Gating: each rule is indexed under the words of its rarest required part, and runs only if
         # every required part has one of its words in the (squeezed) message.
         entry_index: dict[str, set[int]] = {}
@@ -1395,18 +1415,17 @@ class Detector:
             for word in reqs[0]:
                 (entry_index if is_entry else context_index).setdefault(word, set()).add(i)
         # weak requirements (any word under three letters) would only slow the gate down
-        self._requires = tuple(tuple(q for q in r[1:] if min(map(len, q)) >= 3) for r in anchors)
+        requires = tuple(tuple(q for q in r[1:] if min(map(len, q)) >= 3) for r in anchors)
         # parts with a short word ("i", "sh", "od") are checked against whole words of the message instead:
         # as substrings they are everywhere ("sh" in "shift")
-        self._short_requires = tuple(
+        short_requires = tuple(
             tuple((frozenset(w for w in q if len(w) >= 3), frozenset(w for w in q if len(w) < 3))
                   for q in r if min(map(len, q)) < 3)
             for r in anchors
         )  # fmt: skip
         # checked against "the message's words plus the long anchors found inside them" (see screen)
-        self._all_requires = tuple(
-            req + tuple(a | b for a, b in short)
-            for req, short in zip(self._requires, self._short_requires, strict=True)
+        all_requires = tuple(
+            req + tuple(a | b for a, b in short) for req, short in zip(requires, short_requires, strict=True)
         )
         # third-person variants also need a person word ("she", "my son") as a whole word in the message
         subject: set[str] = set()
@@ -1414,10 +1433,25 @@ class Detector:
             if name in lex.slots:
                 for req in compiler.requirements(compiler.slot(name)):
                     subject.update(req)
-        self._subject = frozenset(subject)
-        self._third_rules = frozenset(i for i, r in enumerate(rules) if r.third)
-        every = {w for r in anchors if r for w in r[0]} | {w for r in self._requires for q in r for w in q}
-        every |= {w for r in self._short_requires for q, _ in r for w in q}
+        person = frozenset(subject)  # the words that name someone else
+        # The wake test on numbered requirements, as bits of an int: a message meets the requirements that one of
+        # its words meets (known per word, so cached; or-ed per message), and a candidate rule wakes if it meets
+        # all of its own (one test per rule). A third-person variant's person word is one more requirement.
+        numbers: dict[frozenset[str], int] = {}
+        needs: list[int] = []
+        for rule, reqs in zip(rules, all_requires, strict=True):
+            need = 0
+            for q in (*reqs, person) if rule.third else reqs:
+                need |= 1 << numbers.setdefault(q, len(numbers))
+            needs.append(need)
+        self._needs = tuple(needs)
+        met_by: dict[str, int] = {}
+        for q, number in numbers.items():
+            for w in q:
+                met_by[w] = met_by.get(w, 0) | 1 << number
+        self._met_by = met_by
+        every = {w for r in anchors if r for w in r[0]} | {w for r in requires for q in r for w in q}
+        every |= {w for r in short_requires for q, _ in r for w in q}
         self._entry_index = {k: frozenset(v) for k, v in entry_index.items()}
         self._context_index = {k: frozenset(v) for k, v in context_index.items()}
         # a gate hit on "kils" also means its prefixes "kil", "ki" are present
@@ -1426,7 +1460,7 @@ class Detector:
         self._ungated_context = frozenset(ungated_context)
         self._gate = re.compile(f"(?=({trie_regex(every)}))")
         # word -> the anchors in it; only ever grows, and a lost race just computes the same value twice
-        self._word_cache: dict[str, tuple[frozenset[str], frozenset[int], frozenset[int]]] = {}
+        self._word_cache: dict[str, tuple[int, frozenset[int], frozenset[int]]] = {}
 
     @classmethod
     def load(
@@ -1512,15 +1546,12 @@ class Detector:
         infos = list(map(cache.get, raw_words))  # a word seen before (nearly all of them): no Python per word
         if not all(infos):  # (a truth test: "None in infos" would compare every tuple with None)
             infos = [info or self._word_info(word) for info, word in zip(infos, raw_words, strict=True)]
-        # the message's words, squeezed ("kiling"), with the long anchors inside them
-        words: set[str] = set().union(*map(_FIRST, infos))
+        # the requirements that the message's words (squeezed, "kiling", with the long anchors inside them) meet
+        met: int = functools.reduce(operator.or_, map(_FIRST, infos), 0)
         hits: list[_Hit] = []
-        wake = self._wake(self._ungated.union(*map(_SECOND, infos)), words)
-        if self._third_rules.intersection(wake) and self._subject.isdisjoint(words):
-            wake = [i for i in wake if i not in self._third_rules]
-        for idx in wake:
+        for idx in self._wake(self._ungated.union(*map(_SECOND, infos)), met):
             rule = self._rules[idx]
-            hits.extend(_Hit(rule, m.start(), m.end(), rule.third) for m in self._matches(idx, t))
+            hits.extend(_Hit(rule, a, b, rule.third) for a, b in self._matches(idx, t))
         # second pass: combinations of concepts ("bought a gun" + "saturday")
         gate = concepts.imminent_gate if imminent_only else None
         if not hits and not concepts.may_fire(raw_words, parts, t, gate):
@@ -1535,25 +1566,29 @@ class Detector:
             extra.setdefault(mark.start, []).extend((m.start, m.end) for m in support)
         shields: list[tuple[int, int]] = []
         mods: list[_Hit] = []
-        for idx in self._wake(self._ungated_context.union(*map(_THIRD, infos)), words):
+        for idx in self._wake(self._ungated_context.union(*map(_THIRD, infos)), met):
             rule = self._rules[idx]
-            for m in self._matches(idx, t):
+            for a, b in self._matches(idx, t):
                 if rule.kind == "suppress":
-                    shields.append((m.start(), m.end()))
+                    shields.append((a, b))
                 else:
-                    mods.append(_Hit(rule, m.start(), m.end(), False))
+                    mods.append(_Hit(rule, a, b, False))
         negated: dict[int, bool] = {}  # by start: several matches often start on the same word
         reported: dict[int, bool] = {}
         survivors: list[_Hit] = []
+        # (a guard needs one of its concepts in the message: tested once here rather than per match)
+        guarding = not concepts.guard_concepts.isdisjoint(tagged.by_concept)
         for h in hits:
-            if self._shielded(h, shields, extra):
+            if shields and self._shielded(h, shields, extra):  # (no idiom: nothing is shielded)
                 continue
             if h.rule.negatable:
                 if h.start not in negated:
                     negated[h.start] = self._negated(h, t)
                 if negated[h.start]:
                     continue
-            if concepts.guarded(tagged, h.start, "third_party" if h.third else h.rule.category, h.rule.severity):
+            if guarding and concepts.guarded(
+                tagged, h.start, "third_party" if h.third else h.rule.category, h.rule.severity
+            ):
                 continue
             if not h.third:
                 if h.start not in reported:
@@ -1578,10 +1613,10 @@ class Detector:
             kept.extend(_Hit(_SUPPORT, a, b, False) for a, b in extra.get(start, ()))
         return self._verdict(kept, mods, norm)
 
-    def _word_info(self, word: str) -> tuple[frozenset[str], frozenset[int], frozenset[int]]:
-        """What the gate needs to know about one word of a message: the word squeezed ("kills" -> "kils")
-        with the anchors of three letters or more inside it (short ones count only as whole words: "sh"
-        is not in "shift"), and the entry and context rules its anchors wake. Cached per word."""
+    def _word_info(self, word: str) -> tuple[int, frozenset[int], frozenset[int]]:
+        """What the gate needs to know about one word of a message: the requirements met by the word squeezed
+        ("kills" -> "kils") or by the anchors of three letters or more inside it (short ones count only as
+        whole words: "sh" is not in "shift"), and the entry and context rules its anchors wake. Cached per word."""
         squeezed = squeeze(word)
         found: set[str] = set()
         for m in self._gate.finditer(squeezed):
@@ -1597,42 +1632,38 @@ class Detector:
         for anchor in found:
             entry.update(self._entry_index.get(anchor, ()))
             context.update(self._context_index.get(anchor, ()))
-        got = (frozenset(a for a in found if len(a) >= 3) | {squeezed}, frozenset(entry), frozenset(context))
+        met_by = self._met_by
+        met = met_by.get(squeezed, 0)
+        for a in found:
+            if len(a) >= 3:
+                met |= met_by.get(a, 0)
+        got = (met, frozenset(entry), frozenset(context))
         if len(self._word_cache) < _WORD_CACHE_SIZE:  # chat vocabulary is small: this soon covers it
             self._word_cache[word] = got
         return got
 
-    def _matches(self, idx: int, t: str) -> list[re.Match[str]]:
-        """Non-empty, non-overlapping matches of rule ``idx``, tried only where a word that can begin it
-        starts (every phrase begins at a word boundary): far cheaper than scanning the whole text."""
-        rx = self._rules[idx].rx
-        head_rx = self._head_rx[idx]
-        if head_rx is None:
-            return [m for m in rx.finditer(t) if m.end() > m.start()]
-        out: list[re.Match[str]] = []
-        reach = -1
-        for h in head_rx.finditer(t):  # the start of every word whose first letter is a head letter, in order
-            p = h.start()
-            if p < reach:
-                continue
-            m = rx.match(t, p)
-            if m is not None and m.end() > m.start():
-                out.append(m)
-                reach = m.end()
+    def _matches(self, idx: int, t: str) -> list[tuple[int, int]]:
+        """Spans of the non-empty, non-overlapping matches of rule ``idx``, leftmost first (as ``finditer``)."""
+        rule = self._rules[idx]
+        if not rule.scanner:
+            return [m.span() for m in rule.rx.finditer(t) if m.end() > m.start()]
+        search = rule.rx.search  # (one call where the phrase is absent, the usual case: cheaper than finditer)
+        h = search(t)
+        out: list[tuple[int, int]] = []
+        while h is not None:
+            a, b = h.span(1)
+            if b > a:
+                out.append((a, b))
+                h = search(t, b)  # the next match starts after this one (look-behinds still see the text before)
+            else:
+                h = search(t, h.end())  # an empty match is skipped: on from the next character
         return out
 
-    def _wake(self, candidates: frozenset[int], words: set[str]) -> list[int]:
-        """The candidate rules whose every required part has one of its words in the message."""
-        if not candidates:
-            return []
-        requires = self._all_requires
-        out: list[int] = []
-        for i in candidates:
-            for req in requires[i]:
-                if req.isdisjoint(words):
-                    break
-            else:
-                out.append(i)
+    def _wake(self, candidates: frozenset[int], met: int) -> list[int]:
+        """The candidate rules whose every required part has one of its words in the message (all of whose
+        requirement bits are set in ``met``), in rule order."""
+        needs = self._needs
+        out = [i for i in candidates if needs[i] & met == needs[i]]
         out.sort()
         return out
 
