@@ -36,8 +36,8 @@ _NO_TAGS: dict[str, frozenset[str]] = {}
 # clause breaks, and (captured) sentence breaks: "a, b. c" -> ["a", None, " b", ". ", " c"]
 _SPLIT_RX = re.compile(r"([.!?\n]+)|[,;:]| but | and | though | because ")
 _JOIN = " ".join
-_ZEROS = itertools.repeat(0.0)
-_NONES = (None, None, None)  # the weight of a feature the model has none for
+_ZEROS = itertools.repeat(0.0)  # the weight of a feature the model has none for
+_NONES = (None, None, None)  # blanks for the pairs and skip pairs that span a clause break
 Feature = str | tuple[str, str]
 
 
@@ -190,7 +190,8 @@ def _sentence_sets(
     in one pass each; at each clause break the pairs and skip pairs that span it, and the break word itself
     ("but"), are blanked (None), and every sentence then takes its slice of the three lists at once (dropping
     the None). The concepts come from per-word tables built on loading (``concept_features``: a tagged word ->
-    its "@C" features, ``negated_concepts``: -> its "!@C" ones) instead of a set and strings per clause."""
+    its "@C" features, and every negation word -> its own, if any; ``negated_concepts``: a tagged word -> its
+    "!@C" ones) instead of a set and strings per clause."""
     toks = parts[::2]
     n = len(toks)
     clauses, ends = _cuts(toks, parts[1::2])
