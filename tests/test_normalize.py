@@ -200,7 +200,9 @@ def test_word_edits_are_those_the_regexes_find(text: str) -> None:
     fillers = ["really", "kind of", "kind", "so", "ok so", "pretty much", "i mean"]
     n = Normalizer(spelling={"kil": "kill", "ded": "dead", "sk": "self k"}, fillers=fillers)
     parts = split_words(text)
-    assert n._filler_edits(parts) == [(m.start(), m.end(), "") for m in filler_regex(fillers).finditer(text)]
+    edits, kept = n._filler_edits(parts)
+    assert edits == [(m.start(), m.end(), "") for m in filler_regex(fillers).finditer(text)]
+    assert kept == split_words(filler_regex(fillers).sub("", text))
     spelling = n._spelling
     spelled = [(m.start(), m.end(), spelling[m.group(0)]) for m in _WORD_RE.finditer(text) if m.group(0) in spelling]
     assert _word_edits(parts, n._spell_word) == spelled

@@ -489,13 +489,14 @@ class Normalizer:
         if self._drop is not None and (
             not self._filler_heads.isdisjoint(_WORD_RE.findall(work[0])) if self._odd_heads else kinds & _FILLER
         ):
-            before = work
             if self._fillers is not None:
-                work = _edited(work, self._filler_edits(parts))
+                edits, parts = self._filler_edits(parts)
+                work = _edited(work, edits)
             else:  # some filler is not plain words: only the regex finds it
+                before = work
                 work = _stage(work, self._drop, _delete)
-            if work is not before:
-                parts = split_words(work[0])
+                if work is not before:
+                    parts = split_words(work[0])
         return Normalized(work[0], text, work[1], work[2], work[3], parts)
 
     def _scan(self, text: str) -> tuple[list[str], int]:
@@ -566,18 +567,17 @@ class Normalizer:
         """The spelling fix of an all-letter word (the words _WORD_RE finds), if it has one."""
         return self._spelling.get(word) if word.isalpha() else None
 
-    def _filler_edits(self, parts: list[str]) -> list[Edit]:
+    def _filler_edits(self, parts: list[str]) -> tuple[list[Edit], list[str]]:
         """The fillers the regex ``self._drop`` removes, found from the words (every filler is plain words, see
-        _filler_table). That regex matches a filler where the character before is none of "a-z0-9_<", the one
-        after none of "a-z0-9_>*", and takes one space after it; among the fillers at one place, the longest that
-        fits; then looks again after its match. A filler of plain words starts and ends where words do, and
-        within it the words stand a single space apart: so it is a run of parts equal to the filler's own parts,
-        starting at a word, whose separators before and after pass those tests."""
+        _filler_table), and the parts of the text without them. That regex matches a filler where the character
+        before is none of "a-z0-9_<", the one after none of "a-z0-9_>*", and takes one space after it; among the
+        fillers at one place, the longest that fits; then looks again after its match. A filler of plain words
+        starts and ends where words do, and within it the words stand a single space apart: so it is a run of parts
+        equal to the filler's own parts, starting at a word, whose separators before and after pass those tests."""
         table = self._fillers
         assert table is not None
-        offsets = list(itertools.accumulate(map(len, parts), initial=0))
         last = len(parts) - 1
-        edits: list[Edit] = []
+        found: list[tuple[int, int, int]] = []  # first part, last part, 1 if it takes the space after it
         free = 0  # the first part the next filler may start at
         for i in itertools.compress(itertools.count(0, 2), map(table.__contains__, parts[::2])):
             if i < free or (i and parts[i - 1][-1] in "_<"):
@@ -585,13 +585,26 @@ class Normalizer:
             for filler in table[parts[i]]:  # longest first
                 end = i + len(filler) - 1  # the filler's last word
                 if end <= last and parts[i : end + 1] == filler and (end == last or parts[end + 1][0] not in "_>*"):
-                    stop = offsets[end + 1]
-                    if end < last and parts[end + 1][0] == " ":
-                        stop += 1
-                    edits.append((offsets[i], stop, ""))
+                    found.append((i, end, int(end < last and parts[end + 1][0] == " ")))
                     free = end + 2
                     break
-        return edits
+        if not found:
+            return [], parts
+        offsets = list(itertools.accumulate(map(len, parts), initial=0))
+        edits = [(offsets[i], offsets[end + 1] + took, "") for i, end, took in found]
+        # the parts without the fillers, as split_words would give them: from the right, so that the indices of the
+        # ones still to go stay put (a filler's separator after it may already hold the next filler's remains)
+        kept = parts.copy()
+        for i, end, took in reversed(found):
+            if end == last:  # the text ends with the filler: an empty last word is left
+                kept[i:] = [""]
+                continue
+            rest = kept[end + 1][took:]  # the separator after it, but for the space it took
+            if i:
+                kept[i - 1 : end + 2] = [kept[i - 1] + rest]  # one separator, or none left to join the words
+            else:
+                kept[: end + 2] = ["", rest] if rest else []
+        return edits, kept
 
 
 _LEET_SYMBOLS = frozenset("$@!|")
