@@ -630,6 +630,7 @@ class _Gate(NamedTuple):
     numbers: tuple[tuple[float, float, bool], ...]
     pair_heads: frozenset[str]  # the first words of the pairs (and threes)
     whole: tuple[tuple[float, float], ...]  # the ranges of ``numbers`` that whole numbers can meet
+    pair_starts: frozenset[tuple[str, str]]  # the first two words of the pairs and threes
 
 
 class _Tagged(NamedTuple):
@@ -768,7 +769,8 @@ class _Concepts:
                 pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
         numbers = tuple((lo, hi, dec) for name, lo, hi, dec in self.numbers if name in triggers)
         whole = tuple((lo, hi) for lo, hi, dec in numbers if not dec)
-        return _Gate(frozenset(heads), frozenset(pairs), numbers, frozenset(p[0] for p in pairs), whole)
+        return _Gate(frozenset(heads), frozenset(pairs), numbers, frozenset(p[0] for p in pairs), whole,
+                     frozenset((p[0], p[1]) for p in pairs))  # fmt: skip
 
     def _add(self, words: tuple[str, ...], concept: str, inflect: bool) -> None:
         head = words[0]
@@ -835,7 +837,7 @@ class _Concepts:
         """Could any rule (of ``gate``: default, every rule) fire? False when no word or pair of words can start
         a trigger: most chat. ``text`` (the words and separators joined) lets numbers be skipped at once when it
         has no digit; ``digits``, when the caller knows whether it has one, saves even that look."""
-        heads, pairs, numbers, pair_heads, whole = gate or self.gate
+        heads, pairs, numbers, pair_heads, whole, pair_starts = gate or self.gate
         if not heads.isdisjoint(words):
             return True
         toks = parts[::2]
@@ -850,6 +852,8 @@ class _Concepts:
                     if decimal and any(lo <= value <= hi for lo, hi, _ in numbers):
                         return True
         if pair_heads.isdisjoint(words):  # no word can start a pair: none of the message's pairs is one
+            return False
+        if pair_starts.isdisjoint(itertools.pairwise(toks)):  # no pair, nor the start of a three (the usual case)
             return False
         if not pairs.isdisjoint(itertools.pairwise(toks)):
             return True
@@ -1691,7 +1695,7 @@ class Detector:
         requirement bits are set in ``met``), in rule order."""
         needs = self._needs
         # (a list comprehension: the int operators run inline here, cheaper than map() over bound int methods)
-        out = [i for i in candidates if needs[i] & met == needs[i]]
+        out = [i for i in candidates if (need := needs[i]) & met == need]
         out.sort()
         return out
 
