@@ -655,3 +655,46 @@ def test_phrase_scanners_find_exactly_what_their_phrase_regex_finds(
     for idx, plain in phrase_regexes:
         expected = [m.span() for m in plain.finditer(text) if m.end() > m.start()]
         assert detector._matches(idx, text) == expected, (detector._rules[idx].ident, text)
+
+
+def _tag_every_word(concepts: object, toks: list[str]) -> list[tuple[int, int, frozenset[str]]]:
+    """The plain tagging walk (longest phrase first) from every word, no word skipped: (first, last, concepts)."""
+    words, phrases, neutral = concepts.words, concepts.phrases, concepts.neutral  # type: ignore[attr-defined]
+    out: list[tuple[int, int, frozenset[str]]] = []
+    i = 0
+    while i < len(toks):
+        found, last, node, j = None, i, phrases.get(toks[i]), i
+        while node is not None and j + 1 < len(toks) and toks[j + 1]:
+            j += 1
+            node = node.get(toks[j])
+            if node is not None and "" in node:
+                found, last = node[""], j
+        found = found or words.get(toks[i])
+        if found:
+            out.append((i, last, neutral.intersection(found) if not neutral.isdisjoint(found) else found))
+        i = last + 1 if found else i + 1
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_tagging_skips_only_words_that_tag_nothing(detector: Detector, data: st.DataObject) -> None:
+    """tag() looks only at concept words and at phrase starts followed by their second word (a filter in C);
+    on words of the lexicon's own phrases (one sentence, no numbers) it tags exactly what a walk from every
+    word tags."""
+    concepts = detector._concepts
+    pool = sorted(w for w in {*concepts.words, *concepts.phrases}
+                  | {w2 for node in concepts.phrases.values() for w2 in node} | {"the", "and", "so"} if w.isalpha())
+    heads = sorted(w for w in concepts.phrases if w.isalpha())
+    toks: list[str] = []
+    for _ in range(data.draw(st.integers(1, 5))):
+        if data.draw(st.booleans()):  # a word
+            toks.append(data.draw(st.sampled_from(pool)))
+            continue
+        toks.append(data.draw(st.sampled_from(heads)))  # a phrase, or the start of one
+        node = concepts.phrases[toks[-1]]
+        while (nexts := sorted(w for w in node if w.isalpha())) and data.draw(st.integers(0, 4)):
+            toks.append(data.draw(st.sampled_from(nexts)))
+            node = node[toks[-1]]
+    tagged = concepts.tag(" ".join(toks))
+    assert [(m.first, m.last, m.concepts) for m in tagged.marks] == _tag_every_word(concepts, toks)

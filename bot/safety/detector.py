@@ -497,6 +497,7 @@ def _third_person(seq: _Seq, swap: Mapping[str, str]) -> _Seq | None:
 # The concept layer: words are tagged with concepts (SELF, DEATH, MEANS, ...), and rules fire on
 # combinations of concepts near each other. Everything is plain dict lookups over word tokens.
 
+_new_tuple = tuple.__new__
 _CSPLIT = re.compile(r"([^a-z0-9][^a-z0-9]*)")  # as split_words: "[^a-z0-9]+", written so the engine skips faster
 _DIGIT_RX = re.compile(r"[0-9]")
 
@@ -628,6 +629,8 @@ class _Gate(NamedTuple):
     pairs: frozenset[tuple[str, ...]]
     numbers: tuple[tuple[float, float, bool], ...]
     pair_heads: frozenset[str]  # the first words of the pairs (and threes)
+    whole: tuple[tuple[float, float], ...]  # the ranges of ``numbers`` that whole numbers can meet
+    pair_starts: frozenset[tuple[str, str]]  # the first two words of the pairs and threes
 
 
 class _Tagged(NamedTuple):
@@ -668,6 +671,7 @@ class _Concepts:
         "numbers",
         "others",
         "persons",
+        "phrase_starts",
         "phrases",
         "rules",
         "rules_by_trigger",
@@ -714,6 +718,8 @@ class _Concepts:
         self.jokes = frozenset(sub.get("joke", []))
         self.words = {k: frozenset(v) for k, v in self.words.items()}
         self.vocab = frozenset(self.words) | frozenset(self.phrases)  # words that can start a concept entry
+        # the first two words of every phrase: a phrase can only start at a word followed by its second word
+        self.phrase_starts = frozenset((w, w2) for w, node in self.phrases.items() for w2 in node if w2)
         self.rules: list[_ConceptRule] = []
         for item in lex.concept_rules:
             self.rules.append(self._rule(item, lex.origin.get(id(item), "[[concept_rule]]")))
@@ -762,7 +768,9 @@ class _Concepts:
                     pairs.add((w, w2))
                 pairs.update((w, w2, w3) for w3, sub3 in sub.items() if w3 and walk(sub3))
         numbers = tuple((lo, hi, dec) for name, lo, hi, dec in self.numbers if name in triggers)
-        return _Gate(frozenset(heads), frozenset(pairs), numbers, frozenset(p[0] for p in pairs))
+        whole = tuple((lo, hi) for lo, hi, dec in numbers if not dec)
+        return _Gate(frozenset(heads), frozenset(pairs), numbers, frozenset(p[0] for p in pairs), whole,
+                     frozenset((p[0], p[1]) for p in pairs))  # fmt: skip
 
     def _add(self, words: tuple[str, ...], concept: str, inflect: bool) -> None:
         head = words[0]
@@ -823,16 +831,19 @@ class _Concepts:
             if missing:
                 raise LexiconError(f"[concept_roles] {key}: unknown concept {missing[0]!r}")
 
-    def may_fire(self, words: set[str], parts: list[str], text: str = "", gate: _Gate | None = None) -> bool:
+    def may_fire(
+        self, words: set[str], parts: list[str], text: str = "", gate: _Gate | None = None, digits: bool | None = None
+    ) -> bool:
         """Could any rule (of ``gate``: default, every rule) fire? False when no word or pair of words can start
         a trigger: most chat. ``text`` (the words and separators joined) lets numbers be skipped at once when it
-        has no digit."""
-        heads, pairs, numbers, pair_heads = gate or self.gate
+        has no digit; ``digits``, when the caller knows whether it has one, saves even that look."""
+        heads, pairs, numbers, pair_heads, whole, pair_starts = gate or self.gate
         if not heads.isdisjoint(words):
             return True
         toks = parts[::2]
-        if numbers and _DIGIT_RX.search(text or "".join(parts)) is not None:
-            whole = [(lo, hi) for lo, hi, dec in numbers if not dec]
+        if digits is None:
+            digits = _DIGIT_RX.search(text or "".join(parts)) is not None
+        if numbers and digits:
             for w in words:
                 if w.isdigit() and any(lo <= float(w) <= hi for lo, hi in whole):
                     return True
@@ -842,12 +853,15 @@ class _Concepts:
                         return True
         if pair_heads.isdisjoint(words):  # no word can start a pair: none of the message's pairs is one
             return False
+        if pair_starts.isdisjoint(itertools.pairwise(toks)):  # no pair, nor the start of a three (the usual case)
+            return False
         if not pairs.isdisjoint(itertools.pairwise(toks)):
             return True
         return not pairs.isdisjoint(zip(toks, toks[1:], toks[2:], strict=False))
 
-    def tag(self, t: str, parts: list[str] | None = None) -> _Tagged:
-        """Tag the words of normalized text with concepts (longest phrase first).
+    def tag(self, t: str, parts: list[str] | None = None, digits: bool | None = None) -> _Tagged:
+        """Tag the words of normalized text with concepts (longest phrase first). ``digits``: whether ``t`` has
+        a digit, when the caller knows (else it is looked for).
 
         Written for speed: the words are split off in one regex call, and only words that start some
         concept entry are looked at in Python."""
@@ -860,7 +874,9 @@ class _Concepts:
         # word k is followed by seps[k]: a sentence or clause break there starts a new one at word k + 1
         # (the point of a decimal number, "2.4", is neither)
         values: dict[int, tuple[float, bool]] = {}
-        if self.numbers and _DIGIT_RX.search(t) is not None:
+        if digits is None:
+            digits = _DIGIT_RX.search(t) is not None
+        if self.numbers and digits:
             values = {k: (v, dec) for k, v, dec in _numbers(toks, seps)}
         points = {k + 1 for k, (_, dec) in values.items() if dec}  # "2.4": no break after the "2"
         sentence_breaks: list[int] = []
@@ -877,13 +893,19 @@ class _Concepts:
             clause_breaks = sorted(clause_breaks + extra_breaks)
         marks: list[_Mark] = []
         by: dict[str, list[_Mark]] = {}
-        words, phrases, numbers, vocab, neutral = self.words, self.phrases, self.numbers, self.vocab, self.neutral
+        words, phrases, numbers, neutral = self.words, self.phrases, self.numbers, self.neutral
         n = len(toks)
         sentence_set = set(sentence_breaks)
         nxt = -1
-        candidates = list(itertools.compress(range(n), map(vocab.__contains__, toks)))
+        # The words that can be tagged: a concept word, a number, or the start of a phrase, which needs its second
+        # word next ("want" followed by "to"; most words that start a phrase do not start one here). Any other
+        # word tags nothing and moves nothing on, so skipping it changes nothing; the pairs are tested in C.
+        found_at = set(itertools.compress(range(n), map(words.__contains__, toks)))
+        starts_phrase = map(self.phrase_starts.__contains__, itertools.pairwise(toks))
+        found_at.update(itertools.compress(itertools.count(), starts_phrase))
         if values:
-            candidates = sorted(set(candidates).union(values))
+            found_at.update(values)
+        candidates = sorted(found_at)
         for i in candidates:
             if i < nxt:
                 continue  # inside a phrase already tagged
@@ -912,10 +934,11 @@ class _Concepts:
             if found:
                 if not neutral.isdisjoint(found):
                     found = neutral.intersection(found)
-                mark = _Mark(
+                # (tuple.__new__ builds the same _Mark as _Mark(...) without the Python frame of its __new__)
+                mark = _new_tuple(_Mark, (
                     found, i, last, starts[i], starts[last] + len(toks[last]),
                     bisect.bisect_right(clause_breaks, i), bisect.bisect_right(sentence_breaks, i), len(marks),
-                )  # fmt: skip
+                ))  # fmt: skip
                 marks.append(mark)
                 for concept in mark.concepts:
                     by.setdefault(concept, []).append(mark)
@@ -923,7 +946,7 @@ class _Concepts:
         if self.serious and not self.serious.isdisjoint(by):
             for concept in self.jokes:
                 by.pop(concept, None)
-        return _Tagged(tuple(marks), by, toks, starts, clause_breaks, sentence_breaks)
+        return _new_tuple(_Tagged, (tuple(marks), by, toks, starts, clause_breaks, sentence_breaks))
 
     def subject(self, tagged: _Tagged, mark: _Mark) -> str:
         """Who the clause of ``mark`` is about: the first person named in it, else in the nearest earlier
@@ -1244,6 +1267,7 @@ class Detector:
         "_concept_rules",
         "_concepts",
         "_context_index",
+        "_digit_bit",
         "_entry_index",
         "_gate",
         "_met_by",
@@ -1450,6 +1474,8 @@ class Detector:
             for w in q:
                 met_by[w] = met_by.get(w, 0) | 1 << number
         self._met_by = met_by
+        # one more bit, never required by a rule: "this word has a digit" (numbers are concepts of the second pass)
+        self._digit_bit = 1 << len(numbers)
         every = {w for r in anchors if r for w in r[0]} | {w for r in requires for q in r for w in q}
         every |= {w for r in short_requires for q, _ in r for w in q}
         self._entry_index = {k: frozenset(v) for k, v in entry_index.items()}
@@ -1550,13 +1576,16 @@ class Detector:
         met: int = functools.reduce(operator.or_, map(_FIRST, infos), 0)
         hits: list[_Hit] = []
         for idx in self._wake(self._ungated.union(*map(_SECOND, infos)), met):
-            rule = self._rules[idx]
-            hits.extend(_Hit(rule, a, b, rule.third) for a, b in self._matches(idx, t))
+            spans = self._matches(idx, t)
+            if spans:  # (most woken rules find nothing: no generator built for them)
+                rule = self._rules[idx]
+                hits.extend(_Hit(rule, a, b, rule.third) for a, b in spans)
         # second pass: combinations of concepts ("bought a gun" + "saturday")
         gate = concepts.imminent_gate if imminent_only else None
-        if not hits and not concepts.may_fire(raw_words, parts, t, gate):
+        digits = bool(met & self._digit_bit)  # a digit in some word (separators never have one)
+        if not hits and not concepts.may_fire(raw_words, parts, t, gate, digits):
             return _NOTHING
-        tagged = concepts.tag(t, parts)
+        tagged = concepts.tag(t, parts, digits)
         concept_hits = concepts.hits(tagged) if tagged.marks else []
         if not hits and not concept_hits:
             return _NOTHING
@@ -1637,6 +1666,8 @@ class Detector:
         for a in found:
             if len(a) >= 3:
                 met |= met_by.get(a, 0)
+        if _DIGIT_RX.search(word) is not None:
+            met |= self._digit_bit
         got = (met, frozenset(entry), frozenset(context))
         if len(self._word_cache) < _WORD_CACHE_SIZE:  # chat vocabulary is small: this soon covers it
             self._word_cache[word] = got
@@ -1663,7 +1694,8 @@ class Detector:
         """The candidate rules whose every required part has one of its words in the message (all of whose
         requirement bits are set in ``met``), in rule order."""
         needs = self._needs
-        out = [i for i in candidates if needs[i] & met == needs[i]]
+        # (a list comprehension: the int operators run inline here, cheaper than map() over bound int methods)
+        out = [i for i in candidates if (need := needs[i]) & met == need]
         out.sort()
         return out
 
