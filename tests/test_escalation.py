@@ -257,26 +257,30 @@ async def test_after_a_restart_new_messages_are_never_mistaken_for_redeliveries(
         assert second.to("carol") and second.to("#moderators")
 
 
+class DmsClosed:
+    """The console, but alice has closed her direct messages (Discord's 50007); `extra` adds capabilities."""
+
+    def __init__(self, inner: object, extra: frozenset[str] = frozenset()) -> None:
+        self._inner = inner
+        self.capabilities = frozenset({*inner.capabilities, *extra})  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def send(self, to, message, *, idempotency_key, ephemeral_to=None):  # type: ignore[no-untyped-def]
+        from bot.ports import PermanentSendError
+
+        if to.channel_id == "dm:alice":
+            raise PermanentSendError("dms_closed")
+        return await self._inner.send(to, message, idempotency_key=idempotency_key, ephemeral_to=ephemeral_to)
+
+
 async def test_a_dm_copy_that_cannot_be_delivered_does_not_claim_the_reply_was_lost() -> None:
     """Where ephemeral replies vanish, the crisis reply is also left in the DM; alice's DMs are closed, but she saw
     the reply itself in the channel, so the moderators are not told she has had no resources."""
-    from bot.ports import PermanentSendError
-
-    class VanishingDmsClosed:
-        def __init__(self, inner: object) -> None:
-            self._inner = inner
-            self.capabilities = frozenset({*inner.capabilities, "ephemeral_vanishes"})  # type: ignore[attr-defined]
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._inner, name)
-
-        async def send(self, to, message, *, idempotency_key, ephemeral_to=None):  # type: ignore[no-untyped-def]
-            if to.channel_id == "dm:alice":
-                raise PermanentSendError("dms_closed")
-            return await self._inner.send(to, message, idempotency_key=idempotency_key, ephemeral_to=ephemeral_to)
-
     async with Box() as box:
-        box.sandbox.app.platforms["console"] = VanishingDmsClosed(box.sandbox.console)  # type: ignore[index]
+        platform = DmsClosed(box.sandbox.console, frozenset({"ephemeral_vanishes"}))
+        box.sandbox.app.platforms["console"] = platform  # type: ignore[index]
         await box.play("#chronic-pain alice> I want to kill myself tonight")
         assert any("988" in m.text for m in box.to("alice"))  # the ephemeral reply, in the channel
         (alert,) = box.to("#moderators")
@@ -286,22 +290,6 @@ async def test_a_dm_copy_that_cannot_be_delivered_does_not_claim_the_reply_was_l
 
 
 async def test_a_crisis_reply_the_platform_refuses_for_good_is_told_to_the_moderators() -> None:
-    from bot.ports import PermanentSendError
-
-    class DmsClosed:
-        """The console, but alice has closed her direct messages (Discord's 50007)."""
-
-        def __init__(self, inner: object) -> None:
-            self._inner = inner
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self._inner, name)
-
-        async def send(self, to, message, *, idempotency_key, ephemeral_to=None):  # type: ignore[no-untyped-def]
-            if to.channel_id == "dm:alice":
-                raise PermanentSendError("dms_closed")
-            return await self._inner.send(to, message, idempotency_key=idempotency_key, ephemeral_to=ephemeral_to)
-
     async with Box() as box:
         box.sandbox.app.platforms["console"] = DmsClosed(box.sandbox.console)  # type: ignore[index]
         await box.play(CRISIS)
