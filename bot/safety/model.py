@@ -33,8 +33,6 @@ _SENTENCE_RX = re.compile(r"[.!?\n]+")
 
 _EMPTY: frozenset[str] = frozenset()
 _NO_TAGS: dict[str, frozenset[str]] = {}
-# clause breaks, and (captured) sentence breaks: "a, b. c" -> ["a", None, " b", ". ", " c"]
-_SPLIT_RX = re.compile(r"([.!?\n]+)|[,;:]| but | and | though | because ")
 _JOIN = " ".join
 _ZEROS = itertools.repeat(0.0)  # the weight of a feature the model has none for
 _NONES = (None, None, None)  # blanks for the pairs and skip pairs that span a clause break
@@ -54,7 +52,7 @@ def feature_name(feat: Feature) -> str:
 FEATURES = frozenset({"concepts", "skip"})  # what the feature function below computes (checked on loading)
 
 
-_XWORDS = frozenset({"but", "and", "though", "because"})  # the words _SPLIT_RX splits clauses at
+_XWORDS = frozenset({"but", "and", "though", "because"})  # the words that break clauses
 _SENTENCE_CHARS = frozenset(".!?\n")
 _CLAUSE_CHARS = frozenset(",;:")
 _SPACE = " "
@@ -65,11 +63,12 @@ def _cuts(toks: list[str], seps: list[str]) -> tuple[list[tuple[int, int]], list
     separators between them): the clause breaks within sentences (end of a clause, start of the next), and the
     ends of sentences (where the next one starts, too), each in order.
 
-    The same clauses, with the same words, as ``_SPLIT_RX.split`` and ``_WORD_RX.findall`` give, without another
-    pass over the text: every word is a run of letters and digits, which no break can cut; a separator with
-    one of ".!?" or a newline ends a sentence (and its clause), one with ",;:" a clause; and one of the words in
-    _XWORDS, with a space right before and after it, is a clause break and no word -- unless the break just
-    before it took that space (the regex's matches do not overlap: in "x and but y" only " and " breaks)."""
+    The same clauses, with the same words, as the regex split the model was first written with (kept as the
+    tests' reference, tests/test_detector.py), without another pass over the text: every word is a run of
+    letters and digits, which no break can cut; a separator with one of ".!?" or a newline ends a sentence (and
+    its clause), one with ",;:" a clause; and one of the words in _XWORDS, with a space right before and after
+    it, is a clause break and no word -- unless the break just before it took that space (the regex's matches do
+    not overlap: in "x and but y" only " and " breaks)."""
     clauses: list[tuple[int, int]] = []
     ends: list[int] = []
     # separators other than " " (one found by an identity test: a separator " " is the one cached 1-character
@@ -129,7 +128,7 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]], parts: list[str] |
                 concepts.update(tags[w])
             if not NEGATORS.isdisjoint(words):
                 # the up to three words after each negation word, up to the next one, in order: the same
-                # words, added in the same order, as a walk over every word (_sentences_by_regex)
+                # words, added in the same order, as a walk over every word (the regex reference in the tests)
                 negs = [*itertools.compress(itertools.count(), map(NEGATORS.__contains__, words)), len(words)]
                 for j in range(len(negs) - 1):
                     q = negs[j]
@@ -138,41 +137,6 @@ def _sentences(text: str, tags: Mapping[str, frozenset[str]], parts: list[str] |
                         if w in tagged:
                             out.update(["!@" + c for c in tags[w]])
         if sentence_end:
-            if out:
-                if concepts:
-                    out.update(["@" + c for c in concepts])
-                    concepts = set()
-                sents.append(out)
-                out = set()
-    return sents
-
-
-def _sentences_by_regex(text: str, tags: Mapping[str, frozenset[str]]) -> list[set[Feature]]:
-    """``_sentences`` as first written, with a regex split: the reference the tests hold the fast one to."""
-    sents: list[set[Feature]] = []
-    out: set[Feature] = set()
-    concepts: set[str] = set()
-    parts = _SPLIT_RX.split(text)
-    last = len(parts) - 1
-    for i in range(0, len(parts), 2):
-        words = _WORD_RX.findall(parts[i])
-        if words:
-            out.update(words)
-            out.update(map(_JOIN, itertools.pairwise(words)))
-            out.update(zip(words, words[2:], strict=False))
-            tagged = tags.keys() & words
-            for w in tagged:
-                concepts.update(tags[w])
-            if not NEGATORS.isdisjoint(words):
-                negated = -1
-                for k, w in enumerate(words):
-                    if w in NEGATORS:
-                        negated = k + 3
-                    elif k <= negated:
-                        out.add("!" + w)
-                        if w in tagged:
-                            out.update(["!@" + c for c in tags[w]])
-        if i == last or parts[i + 1] is not None:  # the end of a sentence
             if out:
                 if concepts:
                     out.update(["@" + c for c in concepts])
