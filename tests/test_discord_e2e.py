@@ -208,6 +208,16 @@ async def join_in_dm(fake: FakeDiscord, who: str, role: str, topic: str) -> str:
     return match.group(1)
 
 
+async def agree_in_channel(fake: FakeDiscord, who: str) -> dict[str, Any]:
+    """`/peer join` in a group channel and *I agree* on the consent card; returns the card as the person saw it."""
+    join = fake.slash(who, GROUP_CHANNEL, "join")
+    await fake.dispatch("INTERACTION_CREATE", join)
+    card = await answer_to(fake, join, "Before anything")
+    consent = stored(fake, card["content"])
+    await fake.dispatch("INTERACTION_CREATE", fake.press(who, consent, custom_id_of(consent, "I agree")))
+    return card
+
+
 def has_no_mention_syntax(text: str) -> bool:
     return not re.search(r"<@!?&?\d+>|<#\d+>|@everyone|@here", text)
 
@@ -282,12 +292,8 @@ async def test_a_command_in_the_dm_is_answered_in_the_dm_through_the_interaction
 
 
 async def test_member_joins_and_posts_anonymously_without_pinging_anyone(bot: Bot, fake: FakeDiscord) -> None:
-    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
-    await fake.dispatch("INTERACTION_CREATE", join)
-    card = await answer_to(fake, join, "")
+    card = await agree_in_channel(fake, ALICE)
     assert card["flags"] & EPHEMERAL
-    consent = stored(fake, card["content"])
-    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
     await fake.wait_for(lambda: any("Your pseudonym is" in m.get("content", "") for m in fake.messages.values()))
 
     post = fake.slash(ALICE, GROUP_CHANNEL, "post", group="chronic-pain", text="rough night @everyone <@123> <@&9>")
@@ -319,10 +325,7 @@ async def test_member_joins_and_posts_anonymously_without_pinging_anyone(bot: Bo
 
 async def test_a_press_that_opens_a_form_is_answered_with_the_modal_and_the_submission_is_saved(
         bot: Bot, fake: FakeDiscord) -> None:
-    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
-    await fake.dispatch("INTERACTION_CREATE", join)
-    consent = stored(fake, (await answer_to(fake, join, "Before anything"))["content"])
-    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    await agree_in_channel(fake, ALICE)
     with_form = await fake.wait_for(lambda: next((m for m in fake.messages.values() if any(
         c.get("label") == "Fill in a form instead" for row in m.get("components", []) for c in row["components"])),
         None))
@@ -345,10 +348,7 @@ async def test_a_press_that_opens_a_form_is_answered_with_the_modal_and_the_subm
 
 async def test_a_checkin_sent_by_dm_is_pointed_to_and_its_mood_button_works_after_a_restart(
         bot: Bot, fake: FakeDiscord) -> None:
-    join = fake.slash(ALICE, GROUP_CHANNEL, "join")
-    await fake.dispatch("INTERACTION_CREATE", join)
-    consent = stored(fake, (await answer_to(fake, join, "Before anything"))["content"])
-    await fake.dispatch("INTERACTION_CREATE", fake.press(ALICE, consent, custom_id_of(consent, "I agree")))
+    await agree_in_channel(fake, ALICE)
     await fake.wait_for(lambda: any("Your pseudonym is" in m.get("content", "") for m in fake.messages.values()))
 
     now = fake.slash(ALICE, GROUP_CHANNEL, "checkin", setting="now")
